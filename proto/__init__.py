@@ -59,7 +59,7 @@ __all__ = [
     "RiskEvent",
     "Side",
     "StrategyConfig",
-    "Tick",
     "TargetPosition",
+    "Tick",
     "interval_ns",
 ]

@@ -110,3 +110,8 @@ def model_for(subject: str) -> type[Message] | None:
         if subject.startswith(prefix):
             return model
     return None
+
+
+PORTFOLIO_FILLS = f"{PORTFOLIO_QUERY}.fills"
+PORTFOLIO_PNL = f"{PORTFOLIO_QUERY}.pnl"
+EXEC_POSITIONS = f"{EXEC_QUERY}.positions"

@@ -87,7 +87,7 @@ def postgres() -> Iterator[str]:
     import pgserver  # the wheel's import is slow; keep it out of module import
 
     tmp = tempfile.mkdtemp(prefix="tb-pg-")
-    server = pgserver.get_server(tmp, cleanup_mode="delete")
+    server = pgserver.get_server(tmp, cleanup_mode="delete")  # type: ignore[attr-defined]
     try:
         yield server.get_uri()
     finally:

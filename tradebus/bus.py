@@ -1,0 +1,403 @@
+"""Typed publish/subscribe over plain nats-py: JetStream streams, durable pull consumers with
+explicit acks, dead letters, KV, request/reply. Every handler is counted and timed.
+
+A message that does not parse is never fatal: it is counted (`result="bad"`) and, on the money
+path, copied to the `DEADLETTER` stream with the reason, then acknowledged so it is not
+redelivered forever. A handler that raises is counted (`result="failed"`), and its message is
+redelivered with back-off until `max_deliver`, then dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import BadRequestError, BucketNotFoundError, KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
+
+from proto import Message
+from proto.subjects import STREAMS, StreamSpec, deadletter
+from tradebus.metrics import BusMetrics, subject_kind
+
+M = TypeVar("M", bound=Message)
+log = structlog.get_logger()
+
+Handler = Callable[[M], Awaitable[None]]
+
+
+class BadMessage(Exception):
+    """A payload that is not a valid message of the expected model."""
+
+
+def decode(model: type[M], data: bytes) -> M:
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise BadMessage(f"{model.__name__}: {where}: {first['msg']}") from None
+    except ValueError as exc:
+        raise BadMessage(f"{model.__name__}: {exc}") from None
+
+
+class Bus:
+    """One NATS connection with typed helpers. Create with `await Bus.connect(...)`."""
+
+    def __init__(self, nc: NatsClient, registry: CollectorRegistry, service: str) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=10)
+        self.metrics = BusMetrics(registry)
+        self.service = service
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pull_subs: list[JetStreamContext.PullSubscription] = []
+        self._closing = asyncio.Event()
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        service: str,
+        registry: CollectorRegistry,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> Bus:
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats error", error=str(exc))
+
+        async def on_disconnect() -> None:
+            log.warning("nats disconnected")
+
+        async def on_reconnect() -> None:
+            log.info("nats reconnected")
+
+        nc = await nats.connect(
+            servers=url.split(","),
+            name=service,
+            user=user,
+            password=password,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=5,
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+        )
+        return cls(nc, registry, service)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    # -- streams and KV ---------------------------------------------------------------------
+
+    async def ensure_streams(self, specs: tuple[StreamSpec, ...] = STREAMS) -> None:
+        """Create (or update) the JetStream streams; idempotent and safe from many services."""
+        for spec in specs:
+            config = js_api.StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                storage=js_api.StorageType.FILE,
+                max_age=spec.max_age_s,
+                max_msgs_per_subject=spec.max_msgs_per_subject or -1,
+                duplicate_window=spec.duplicate_window_s,
+            )
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:
+                await self.js.update_stream(config)
+
+    async def kv(self, bucket: str, history: int = 5) -> KeyValue:
+        try:
+            return await self.js.key_value(bucket)
+        except (BucketNotFoundError, NotFoundError):
+            try:
+                return await self.js.create_key_value(
+                    bucket=bucket, history=history, storage=js_api.StorageType.FILE
+                )
+            except BadRequestError:  # created meanwhile by another service
+                return await self.js.key_value(bucket)
+
+    async def kv_get(self, bucket: str, key: str, model: type[M]) -> M | None:
+        kv = await self.kv(bucket)
+        try:
+            entry = await kv.get(key)
+        except KeyNotFoundError:
+            return None
+        return decode(model, entry.value) if entry.value else None
+
+    async def kv_put(self, bucket: str, key: str, msg: Message) -> int:
+        kv = await self.kv(bucket)
+        return int(await kv.put(key, msg.to_bytes()))
+
+    async def kv_watch(self, bucket: str, key: str, model: type[M]) -> AsyncIterator[tuple[str, M | None]]:
+        """Yield (key, value) for the current values, then every change; value None on delete.
+        A value that does not parse is logged and skipped: the watch never dies of it."""
+        kv = await self.kv(bucket)
+        watcher = await kv.watch(key)
+        try:
+            while not self._closing.is_set():
+                try:
+                    entry = await watcher.updates(timeout=1.0)  # type: ignore[no-untyped-call]
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                if entry is None:
+                    continue
+                if entry.operation in ("DEL", "PURGE") or not entry.value:
+                    yield entry.key, None
+                    continue
+                try:
+                    yield entry.key, decode(model, entry.value)
+                except BadMessage as exc:
+                    self.metrics.messages.labels(f"kv.{bucket}", "bad").inc()
+                    log.error("bad kv value", bucket=bucket, key=entry.key, error=str(exc))
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+
+    # -- publish ----------------------------------------------------------------------------
+
+    async def publish(self, subject: str, msg: Message) -> None:
+        """Core NATS: fire and forget (market data, heartbeats)."""
+        await self.nc.publish(subject, msg.to_bytes())
+        self.metrics.published.labels(subject_kind(subject)).inc()
+
+    async def publish_durable(self, subject: str, msg: Message, msg_id: str) -> bool:
+        """JetStream publish with a dedupe id; returns False if the server saw that id already."""
+        ack = await self.js.publish(subject, msg.to_bytes(), headers={"Nats-Msg-Id": msg_id})
+        self.metrics.published.labels(subject_kind(subject)).inc()
+        return not ack.duplicate
+
+    # -- subscribe --------------------------------------------------------------------------
+
+    async def subscribe(self, subject: str, model: type[M], handler: Handler[M], *, queue: str = "") -> None:
+        """Core NATS subscription (lossy by design). Bad payloads are counted and dropped."""
+
+        async def on_msg(raw: Msg) -> None:
+            await self._dispatch(raw.subject, raw.data, model, handler)
+
+        await self.nc.subscribe(subject, queue=queue, cb=on_msg)
+
+    async def _dispatch(self, subject: str, data: bytes, model: type[M], handler: Handler[M]) -> bool:
+        kind = subject_kind(subject)
+        try:
+            msg = decode(model, data)
+        except BadMessage as exc:
+            self.metrics.messages.labels(kind, "bad").inc()
+            log.warning("bad message", subject=subject, error=str(exc))
+            return False
+        start = time.perf_counter()
+        try:
+            await handler(msg)
+        except Exception:
+            self.metrics.messages.labels(kind, "failed").inc()
+            log.exception("handler failed", subject=subject)
+            return False
+        finally:
+            self.metrics.handler_seconds.labels(kind).observe(time.perf_counter() - start)
+        self.metrics.messages.labels(kind, "ok").inc()
+        return True
+
+    async def consume(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
+        model: type[M],
+        handler: Handler[M],
+        *,
+        batch: int = 100,
+        max_deliver: int = 5,
+        ack_wait_s: float = 30.0,
+        deliver_new: bool = False,
+    ) -> asyncio.Task[None]:
+        """A durable pull consumer: each message is acked after `handler` returns.
+
+        Unparseable -> dead letter + ack. Handler error -> nak with back-off; after `max_deliver`
+        attempts -> dead letter + ack. Returns the task that runs the loop.
+        """
+        config = js_api.ConsumerConfig(
+            durable_name=durable,
+            ack_policy=js_api.AckPolicy.EXPLICIT,
+            max_deliver=max_deliver + 1,
+            ack_wait=ack_wait_s,
+            filter_subject=subject,
+            deliver_policy=js_api.DeliverPolicy.NEW if deliver_new else js_api.DeliverPolicy.ALL,
+            max_ack_pending=batch * 10,
+        )
+        sub = await self.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+        self._pull_subs.append(sub)
+        kind = subject_kind(subject)
+
+        async def loop() -> None:
+            while not self._closing.is_set():
+                try:
+                    msgs = await sub.fetch(batch, timeout=1.0)
+                except (TimeoutError, NatsTimeoutError):
+                    await self._record_lag(sub, durable)
+                    continue
+                except Exception as exc:  # connection trouble: back off, the client reconnects
+                    if self._closing.is_set():
+                        return
+                    log.warning("fetch failed", consumer=durable, error=str(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                for raw in msgs:
+                    await self._handle_durable(raw, model, handler, kind, max_deliver)
+
+        task = asyncio.create_task(loop(), name=f"consume:{durable}")
+        self._tasks.append(task)
+        return task
+
+    async def _handle_durable(
+        self, raw: Msg, model: type[M], handler: Handler[M], kind: str, max_deliver: int
+    ) -> None:
+        try:
+            msg = decode(model, raw.data)
+        except BadMessage as exc:
+            self.metrics.messages.labels(kind, "bad").inc()
+            await self.dead_letter(raw, str(exc))
+            await raw.ack()
+            return
+        start = time.perf_counter()
+        try:
+            await handler(msg)
+        except Exception as exc:
+            self.metrics.messages.labels(kind, "failed").inc()
+            attempt = raw.metadata.num_delivered if raw.metadata else 1
+            log.exception("durable handler failed", subject=raw.subject, attempt=attempt)
+            if attempt >= max_deliver:
+                await self.dead_letter(raw, f"handler failed {attempt} times: {exc}")
+                await raw.ack()
+            else:
+                await raw.nak(delay=min(0.2 * 2**attempt, 5.0))
+            return
+        finally:
+            self.metrics.handler_seconds.labels(kind).observe(time.perf_counter() - start)
+        self.metrics.messages.labels(kind, "ok").inc()
+        await raw.ack()
+
+    async def dead_letter(self, raw: Msg, reason: str) -> None:
+        self.metrics.messages.labels(subject_kind(raw.subject), "deadlettered").inc()
+        headers = {"Tradebus-Reason": reason[:1000], "Tradebus-Service": self.service}
+        try:
+            await self.js.publish(deadletter(raw.subject), raw.data, headers=headers)
+        except Exception as exc:  # never lose the original: it stays unacked and is redelivered
+            log.error("dead letter publish failed", subject=raw.subject, error=str(exc))
+            raise
+
+    async def _record_lag(self, sub: JetStreamContext.PullSubscription, durable: str) -> None:
+        try:
+            info = await sub.consumer_info()
+            self.metrics.consumer_lag.labels(durable).set(info.num_pending or 0)
+        except Exception as exc:
+            log.debug("consumer info failed", consumer=durable, error=str(exc))
+
+    # -- request/reply ----------------------------------------------------------------------
+
+    async def request(
+        self, subject: str, msg: Message | bytes, reply_model: type[M], timeout: float = 5.0
+    ) -> M:
+        payload = msg if isinstance(msg, bytes) else msg.to_bytes()
+        reply = await self.nc.request(subject, payload, timeout=timeout)
+        return decode(reply_model, reply.data)
+
+    async def serve(
+        self,
+        subject: str,
+        model: type[M],
+        handler: Callable[[M], Awaitable[Message]],
+        *,
+        queue: str = "",
+        error_reply: Callable[[str], Message] | None = None,
+    ) -> None:
+        """Answer requests on `subject`; a bad request gets `error_reply(reason)` if given."""
+        kind = subject_kind(subject)
+
+        async def on_msg(raw: Msg) -> None:
+            try:
+                req = decode(model, raw.data)
+            except BadMessage as exc:
+                self.metrics.messages.labels(kind, "bad").inc()
+                if error_reply and raw.reply:
+                    await raw.respond(error_reply(str(exc)).to_bytes())
+                return
+            try:
+                out = await handler(req)
+            except Exception as exc:
+                self.metrics.messages.labels(kind, "failed").inc()
+                log.exception("request handler failed", subject=subject)
+                if error_reply and raw.reply:
+                    await raw.respond(error_reply(f"internal error: {type(exc).__name__}").to_bytes())
+                return
+            self.metrics.messages.labels(kind, "ok").inc()
+            if raw.reply:
+                await raw.respond(out.to_bytes())
+
+        await self.nc.subscribe(subject, queue=queue, cb=on_msg)
+
+    async def serve_raw(
+        self, subject: str, handler: Callable[[bytes], Awaitable[bytes]], *, queue: str = ""
+    ) -> None:
+        """Answer requests with bytes in and out (for JSON queries without a proto model)."""
+
+        async def on_msg(raw: Msg) -> None:
+            try:
+                out = await handler(raw.data)
+            except Exception:
+                log.exception("request handler failed", subject=raw.subject)
+                out = b'{"error":"internal error"}'
+            if raw.reply:
+                await raw.respond(out)
+
+        await self.nc.subscribe(subject, queue=queue, cb=on_msg)
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop consumer loops, then drain: in-flight handlers finish, nothing is dropped."""
+        self._closing.set()
+        if self._tasks:
+            # a loop notices `_closing` after its current batch (fetch waits at most 1 s)
+            _, pending = await asyncio.wait(self._tasks, timeout=3)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sub in self._pull_subs:  # a pull subscription never finishes draining on its own
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.debug("unsubscribe failed", error=str(exc))
+        if not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), 5)
+            except Exception as exc:
+                log.warning("drain failed", error=str(exc))
+                await self.nc.close()
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def jsonable(obj: Any) -> Any:
+    """Decimal-safe JSON conversion used by query replies."""
+    from decimal import Decimal
+
+    if isinstance(obj, Decimal):
+        return format(obj, "f")
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj

@@ -1,0 +1,58 @@
+"""The `tradebus` command: `up` runs the platform on one machine; `run <service>` runs one service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Callable
+
+#: every `tradebus run` target -> the module whose `main()` starts it
+TARGETS: dict[str, str] = {
+    "marketdata": "services.marketdata.service",
+    "signals": "services.signals.service",
+    "execution": "services.execution.service",
+    "portfolio": "services.portfolio.service",
+    "gateway": "services.gateway.service",
+    "sim": "tradebus.venues.sim.server",
+}
+
+
+def _run(args: argparse.Namespace) -> int:
+    module = importlib.import_module(TARGETS[args.service])
+    entry: Callable[[], None] = module.main
+    entry()
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from tradebus import logs
+    from tradebus.settings import load
+    from tradebus.stack import StackSettings, up
+
+    logs.configure("INFO", json=False)
+    cfg = load(StackSettings)
+    asyncio.run(up(cfg))  # type: ignore[arg-type]
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradebus", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="run the whole platform on this machine")
+    p_up.set_defaults(func=_up)
+    p_run = sub.add_parser("run", help="run one service (joins NATS_URL / DATABASE_URL)")
+    p_run.add_argument("service", choices=sorted(TARGETS))
+    p_run.set_defaults(func=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
