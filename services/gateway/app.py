@@ -1,7 +1,5 @@
 """The gateway's HTTP face: thin routes that check the token, call one function, return a model."""
 
-from __future__ import annotations
-
 import secrets
 from enum import StrEnum
 from typing import Annotated, Any, Literal
