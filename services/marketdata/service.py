@@ -7,7 +7,6 @@ import time
 
 import structlog
 from prometheus_client import Counter, Gauge
-from tradebus.venues.registry import open_feed
 
 from proto import Candle, HistoryReply, HistoryRequest, Tick
 from proto.subjects import MD_HISTORY, md_candle, md_tick
@@ -15,6 +14,7 @@ from services.marketdata.core import CandleAggregator
 from services.marketdata.settings import MarketdataSettings
 from tradebus.service import Runtime
 from tradebus.settings import load
+from tradebus.venues.registry import open_feed
 
 log = structlog.get_logger()
 
