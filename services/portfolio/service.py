@@ -1,0 +1,148 @@
+"""portfolio shell: fills, orders, positions and risk events from JetStream into Postgres;
+figures to Prometheus; answers fills and PnL queries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+import structlog
+from prometheus_client import Counter, Gauge
+
+from proto import Fill, OrderUpdate, PositionUpdate, RiskEvent, Tick
+from proto.queries import FillsPage, FillsQuery, PnlQuery, PnlReply
+from proto.subjects import PORTFOLIO_FILLS, PORTFOLIO_PNL, TRADING
+from services.portfolio.core import ACCOUNT, Figures, Ledger
+from services.portfolio.db import create_pool, migrate
+from services.portfolio.settings import PortfolioSettings
+from services.portfolio.store import LedgerStore
+from tradebus.bus import now_ns
+from tradebus.service import Runtime
+from tradebus.settings import load
+
+log = structlog.get_logger()
+
+FIGURE_GAUGES = ("realized", "unrealized", "fees", "pnl", "exposure", "turnover", "current_drawdown", "max_drawdown")
+
+
+def figures_row(f: Figures) -> dict[str, str | int | float | None]:
+    row = f.model_dump(mode="json", exclude={"history", "symbols", "strategy"})
+    row["positions"] = ",".join(f"{s}={format(q, 'f')}" for s, q in sorted(f.positions.items()))
+    return row
+
+
+class PortfolioMetrics:
+    def __init__(self, rt: Runtime) -> None:
+        r = rt.registry
+        self.figures = {
+            name: Gauge(f"tradebus_strategy_{name}_usd", f"{name} per strategy (account = {ACCOUNT})", ["strategy"], registry=r)
+            for name in FIGURE_GAUGES
+        }
+        self.position = Gauge("tradebus_strategy_position", "Position per strategy and symbol", ["strategy", "symbol"], registry=r)
+        self.trades = Gauge("tradebus_strategy_trades", "Closed trades per strategy", ["strategy", "outcome"], registry=r)
+        self.sharpe = Gauge("tradebus_strategy_sharpe_ratio", "Annualized Sharpe ratio per strategy", ["strategy"], registry=r)
+        self.fills = Counter("tradebus_portfolio_fills_total", "Fills stored", ["strategy", "liquidity"], registry=r)
+        self.duplicates = Counter("tradebus_portfolio_duplicate_fills_total", "Redelivered fills ignored", registry=r)
+
+    def update(self, all_figures: dict[str, Figures]) -> None:
+        for strategy, f in all_figures.items():
+            for name, gauge in self.figures.items():
+                gauge.labels(strategy).set(float(getattr(f, name)))
+            for symbol, qty in f.positions.items():
+                self.position.labels(strategy, symbol).set(float(qty))
+            self.trades.labels(strategy, "win").set(f.wins)
+            self.trades.labels(strategy, "loss").set(f.losses)
+            if f.sharpe is not None:
+                self.sharpe.labels(strategy).set(f.sharpe)
+
+
+async def run(rt: Runtime) -> None:
+    cfg: PortfolioSettings = load(PortfolioSettings)  # type: ignore[assignment]
+    if rt.settings.database_url is None:
+        raise SystemExit("portfolio needs DATABASE_URL (or TRADEBUS_DATABASE_URL)")
+    pool = await _connect(rt.settings.database_url.get_secret_value())
+    rt.exit_stack.push_async_callback(pool.close)
+    applied = await migrate(pool)
+    store = LedgerStore(pool)
+    ledger = Ledger(cfg.starting_cash, periods_per_year=cfg.periods_per_year)
+    rebuilt = ledger.apply_all(await store.all_fills())
+    log.info("ledger ready", migrations=applied, fills=rebuilt)
+    metrics = PortfolioMetrics(rt)
+    bus = rt.bus
+
+    async def on_fill(f: Fill) -> None:
+        if await store.insert_fill(f):  # stored before the ack: a crash redelivers, never loses
+            metrics.fills.labels(f.strategy, f.liquidity.value).inc()
+        else:
+            metrics.duplicates.inc()
+        ledger.apply(f)
+
+    async def on_order(u: OrderUpdate) -> None:
+        await store.insert_orders([u])
+
+    async def on_position(p: PositionUpdate) -> None:
+        await store.upsert_position(p)
+
+    async def on_risk(e: RiskEvent) -> None:
+        await store.insert_risk_event(e)
+
+    async def on_tick(t: Tick) -> None:
+        ledger.mark(t.symbol, Decimal(repr(t.mid)), t.ts_event)
+
+    await bus.consume(TRADING, "portfolio-fills", "exec.fill.>", Fill, on_fill)
+    await bus.consume(TRADING, "portfolio-orders", "exec.order.>", OrderUpdate, on_order)
+    await bus.consume(TRADING, "portfolio-risk", "exec.risk.>", RiskEvent, on_risk)
+    await bus.consume("POSITIONS", "portfolio-positions", "exec.position.>", PositionUpdate, on_position)
+    await bus.subscribe("md.tick.>", Tick, on_tick)
+
+    async def fills(q: FillsQuery) -> FillsPage:
+        try:
+            page, nxt = await store.load_fills(q.strategy, q.symbol, q.limit, q.cursor)
+        except ValueError as exc:
+            return FillsPage(error=str(exc))
+        return FillsPage(fills=tuple(page), next=nxt)
+
+    async def pnl(q: PnlQuery) -> PnlReply:
+        everything = ledger.all_figures()
+        account = everything.pop(ACCOUNT, None)
+        if q.strategy is not None:
+            everything = {k: v for k, v in everything.items() if k == q.strategy}
+        return PnlReply(
+            account=figures_row(account) if account else {},
+            strategies={name: figures_row(f) for name, f in sorted(everything.items())},
+        )
+
+    await bus.serve(PORTFOLIO_FILLS, FillsQuery, fills, queue="portfolio", error_reply=lambda e: FillsPage(error=e))
+    await bus.serve(PORTFOLIO_PNL, PnlQuery, pnl, queue="portfolio", error_reply=lambda e: PnlReply(error=e))
+
+    async def figures_loop() -> None:
+        last_snapshot = time.monotonic()
+        while not rt.stopping.is_set():
+            await asyncio.sleep(cfg.metrics_every_s)
+            metrics.update(ledger.all_figures())
+            if time.monotonic() - last_snapshot >= cfg.snapshot_every_s:
+                last_snapshot = time.monotonic()
+                await store.insert_equity_snapshots(ledger.snapshot(now_ns()))
+
+    rt.spawn(figures_loop(), "figures")
+    rt.checks["postgres"] = lambda: not pool._closed  # type: ignore[attr-defined]
+
+
+async def _connect(dsn: str):  # type: ignore[no-untyped-def]
+    """Postgres may still be starting (embedded stack, compose): retry for a while."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await create_pool(dsn, max_size=4)
+        except (OSError, Exception) as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("postgres not ready; retrying", error=str(exc))
+            await asyncio.sleep(1)
+
+
+def main() -> None:
+    from tradebus.service import run_service
+
+    asyncio.run(run_service("portfolio", run))
