@@ -287,8 +287,13 @@ class NettingBook(Netting):
                 self._replan(sy, now, out)
         return out
 
-    def release_kill(self) -> None:
+    def release_kill(self, now: int) -> Decision:
+        """Lift the kill switch and trade towards the targets again."""
+        out = Decision()
         self._killed = self._flatten = False
+        for sy in self.symbols():
+            self._replan(sy, now, out)
+        return out
 
     def clear_reduce_only(self) -> None:
         """An operator's decision after a drawdown; the peak restarts from the current PnL."""

@@ -300,14 +300,17 @@ class Netting:
                     left -= take
             if left > 0:
                 alloc.append((UNATTRIBUTED, left))
-        fee_left = fill.fee
+        fee_left, untracked = fill.fee, False
         for i, (st, q) in enumerate(alloc):
             fee = fee_left if i == len(alloc) - 1 else fill.fee * q / fill.qty
             fee_left -= fee
             signed = q * fill.side.sign
             slot = self._slot(st, fill.symbol)
-            if (rec is None or rec.owner != NET or st == UNATTRIBUTED) and self._tracks_target(st):
-                slot.target += signed  # quote and unattributed fills are kept, not traded back
+            if rec is None or rec.owner != NET or st == UNATTRIBUTED:
+                if self._tracks_target(st):
+                    slot.target += signed  # quote and unattributed fills are kept
+                else:
+                    untracked = True  # e.g. a late quote fill of a disabled strategy: trade back
             f = Fill(
                 fill_id=f"{fill.venue_fill_id}:{st}",
                 strategy=st,
@@ -338,6 +341,8 @@ class Netting:
                     self._on_terminal(rec, now, out, drop_wishes=False)
             elif rec.retirable:
                 del self._orders[rec.client_order_id]
+        if untracked:
+            self._replan(fill.symbol, now, out)
         self._check_pnl(now, out)
         return out
 
