@@ -1,0 +1,60 @@
+"""Pure arithmetic of netting: crossing opposite wishes and splitting an order among strategies.
+
+Attribution order is always *strategy name, ascending* (plain `sorted` on the names). The same
+state therefore yields the same crossings, the same order plans and the same fill allocations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_DOWN, Decimal
+
+from services.execution.core.orders import PlanEntry
+
+ZERO = Decimal(0)
+
+
+def round_down(qty: Decimal, increment: Decimal) -> Decimal:
+    """`qty` (>= 0) rounded down to a multiple of `increment` (> 0)."""
+    if increment <= 0:
+        raise ValueError(f"size increment must be > 0, got {increment}")
+    return (qty / increment).to_integral_value(rounding=ROUND_DOWN) * increment
+
+
+def cross(deltas: Mapping[str, Decimal]) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Cross buyers against sellers. Returns (signed internal fill per strategy, rest).
+
+    The crossed amount is min(total buy, total sell). Buyers take their share in name order,
+    and so do sellers; after crossing, every remaining delta has the same sign (or is zero).
+    """
+    names = sorted(deltas)
+    buy = sum((deltas[n] for n in names if deltas[n] > 0), ZERO)
+    sell = -sum((deltas[n] for n in names if deltas[n] < 0), ZERO)
+    amount = min(buy, sell)
+    fills: dict[str, Decimal] = {}
+    rest = dict(deltas)
+    if amount <= 0:
+        return fills, rest
+    for sign in (1, -1):
+        left = amount
+        for n in names:
+            d = deltas[n] * sign
+            if d <= 0 or left <= 0:
+                continue
+            take = min(d, left)
+            fills[n] = take * sign
+            rest[n] = deltas[n] - take * sign
+            left -= take
+    return fills, rest
+
+
+def allocate(qty: Decimal, wants: Sequence[tuple[str, Decimal]]) -> list[PlanEntry]:
+    """Split `qty` over `wants` (unsigned amounts) in name order, each up to its want."""
+    plan: list[PlanEntry] = []
+    left = qty
+    for name, want in sorted(wants):
+        take = min(want, left)
+        if take > 0:
+            plan.append(PlanEntry(name, take))
+            left -= take
+    return plan
