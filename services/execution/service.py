@@ -57,22 +57,41 @@ class Metrics:
         self.rejections = Counter(
             "tradebus_risk_rejections_total", "Risk gate events by kind", ["kind"], registry=r
         )
-        self.venue_errors = Counter("tradebus_venue_errors_total", "Venue call failures", ["call"], registry=r)
+        self.venue_errors = Counter(
+            "tradebus_venue_errors_total", "Venue call failures", ["call"], registry=r
+        )
         self.intent_to_order = Histogram(
-            "tradebus_intent_to_order_seconds", "Intent received to venue order acked", buckets=LATENCY_BUCKETS, registry=r
+            "tradebus_intent_to_order_seconds",
+            "Intent received to venue order acked",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.order_to_fill = Histogram(
-            "tradebus_order_to_fill_seconds", "Order sent to first fill event", buckets=LATENCY_BUCKETS, registry=r
+            "tradebus_order_to_fill_seconds",
+            "Order sent to first fill event",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
-        self.dry_run = Counter("tradebus_execution_dry_run_intents_total", "Intents not traded (dry run)", ["strategy"], registry=r)
+        self.dry_run = Counter(
+            "tradebus_execution_dry_run_intents_total",
+            "Intents not traded (dry run)",
+            ["strategy"],
+            registry=r,
+        )
         self.fills = Counter("tradebus_execution_fills_total", "Fills published", ["liquidity"], registry=r)
-        self.drift = Gauge("tradebus_reconciliation_drift", "Positions found unexplained at the last reconcile", registry=r)
+        self.drift = Gauge(
+            "tradebus_reconciliation_drift", "Positions found unexplained at the last reconcile", registry=r
+        )
         self.leader = Gauge("tradebus_execution_leader", "1 while this instance owns the account", registry=r)
-        self.venue_up = Gauge("tradebus_venue_connected", "1 while the venue event stream is up", ["venue"], registry=r)
+        self.venue_up = Gauge(
+            "tradebus_venue_connected", "1 while the venue event stream is up", ["venue"], registry=r
+        )
 
 
 class Execution:
-    def __init__(self, rt: Runtime, cfg: ExecutionSettings, book: NettingBook, trading: TradingClient) -> None:
+    def __init__(
+        self, rt: Runtime, cfg: ExecutionSettings, book: NettingBook, trading: TradingClient
+    ) -> None:
         self.rt, self.cfg, self.book, self.trading = rt, cfg, book, trading
         self.bus = rt.bus
         self.lock = asyncio.Lock()
@@ -110,7 +129,11 @@ class Execution:
         except VenueError as exc:
             self.metrics.venue_errors.labels("submit").inc()
             if exc.retryable:  # the outcome is unknown: look it up by id, never resend
-                log.warning("submit outcome unknown; will look up", client_order_id=req.client_order_id, error=str(exc))
+                log.warning(
+                    "submit outcome unknown; will look up",
+                    client_order_id=req.client_order_id,
+                    error=str(exc),
+                )
                 return await self._lookup(req.client_order_id)
             vo = VenueOrder(
                 client_order_id=req.client_order_id, venue_order_id="", symbol=req.symbol, side=req.side,
@@ -158,20 +181,24 @@ class Execution:
             msg_id = f"{u.client_order_id}:{u.status.value}:{u.filled_qty}"
             await self.bus.publish_durable(exec_order(u.owner), u, msg_id)
         for p in d.positions:
-            await self.bus.publish_durable(exec_position(p.strategy, p.symbol), p, f"{p.strategy}:{p.symbol}:{p.ts_event}:{p.qty}")
+            await self.bus.publish_durable(
+                exec_position(p.strategy, p.symbol), p, f"{p.strategy}:{p.symbol}:{p.ts_event}:{p.qty}"
+            )
         for e in d.risk_events:
             self.metrics.rejections.labels(e.kind).inc()
-            await self.bus.publish_durable(exec_risk(e.kind), e, f"{e.kind}:{e.strategy}:{e.symbol}:{e.ts_event}:{e.reason}")
+            await self.bus.publish_durable(
+                exec_risk(e.kind), e, f"{e.kind}:{e.strategy}:{e.symbol}:{e.ts_event}:{e.reason}"
+            )
 
     # -- inputs --------------------------------------------------------------------------------
 
     async def on_intent(self, env: IntentEnvelope) -> None:
         intent = env.intent
         async with self.lock:
-            mid = self.book.mid(intent.symbol) if hasattr(self.book, "mid") else None
             if intent.dry_run:
                 self.metrics.dry_run.labels(intent.strategy).inc()
-            await self.act(self.book.on_intent(intent, mid, self.now))
+            # the book keeps its own mids from ticks (with their age for the freshness check)
+            await self.act(self.book.on_intent(intent, None, self.now))
 
     async def on_tick(self, t: Tick) -> None:
         if not (0 < t.bid <= t.ask):
@@ -272,7 +299,9 @@ async def run(rt: Runtime) -> None:
     rt.spawn(clock(), "clock")
     rt.spawn(watch_strategies(), "watch-strategies")
     rt.spawn(watch_kill(), "watch-kill")
-    await bus.serve(EXEC_POSITIONS, PositionsQuery, ex.positions, error_reply=lambda e: PositionsReply(error=e))
+    await bus.serve(
+        EXEC_POSITIONS, PositionsQuery, ex.positions, error_reply=lambda e: PositionsReply(error=e)
+    )
     await bus.consume(TRADING, "execution-intents", "sig.intent.>", IntentEnvelope, ex.on_intent)
 
     async def on_shutdown() -> None:

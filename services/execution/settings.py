@@ -25,7 +25,9 @@ class Limits(BaseModel):
 
 
 class ExecutionSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRADEBUS_EXECUTION_", extra="ignore", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(
+        env_prefix="TRADEBUS_EXECUTION_", extra="ignore", env_nested_delimiter="__"
+    )
 
     venue: str = "sim"
     venue_url: str = "http://127.0.0.1:8100"

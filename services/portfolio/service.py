@@ -23,7 +23,16 @@ from tradebus.settings import load
 
 log = structlog.get_logger()
 
-FIGURE_GAUGES = ("realized", "unrealized", "fees", "pnl", "exposure", "turnover", "current_drawdown", "max_drawdown")
+FIGURE_GAUGES = (
+    "realized",
+    "unrealized",
+    "fees",
+    "pnl",
+    "exposure",
+    "turnover",
+    "current_drawdown",
+    "max_drawdown",
+)
 
 
 def figures_row(f: Figures) -> dict[str, str | int | float | None]:
@@ -36,14 +45,32 @@ class PortfolioMetrics:
     def __init__(self, rt: Runtime) -> None:
         r = rt.registry
         self.figures = {
-            name: Gauge(f"tradebus_strategy_{name}_usd", f"{name} per strategy (account = {ACCOUNT})", ["strategy"], registry=r)
+            name: Gauge(
+                f"tradebus_strategy_{name}_usd",
+                f"{name} per strategy (account = {ACCOUNT})",
+                ["strategy"],
+                registry=r,
+            )
             for name in FIGURE_GAUGES
         }
-        self.position = Gauge("tradebus_strategy_position", "Position per strategy and symbol", ["strategy", "symbol"], registry=r)
-        self.trades = Gauge("tradebus_strategy_trades", "Closed trades per strategy", ["strategy", "outcome"], registry=r)
-        self.sharpe = Gauge("tradebus_strategy_sharpe_ratio", "Annualized Sharpe ratio per strategy", ["strategy"], registry=r)
-        self.fills = Counter("tradebus_portfolio_fills_total", "Fills stored", ["strategy", "liquidity"], registry=r)
-        self.duplicates = Counter("tradebus_portfolio_duplicate_fills_total", "Redelivered fills ignored", registry=r)
+        self.position = Gauge(
+            "tradebus_strategy_position",
+            "Position per strategy and symbol",
+            ["strategy", "symbol"],
+            registry=r,
+        )
+        self.trades = Gauge(
+            "tradebus_strategy_trades", "Closed trades per strategy", ["strategy", "outcome"], registry=r
+        )
+        self.sharpe = Gauge(
+            "tradebus_strategy_sharpe_ratio", "Annualized Sharpe ratio per strategy", ["strategy"], registry=r
+        )
+        self.fills = Counter(
+            "tradebus_portfolio_fills_total", "Fills stored", ["strategy", "liquidity"], registry=r
+        )
+        self.duplicates = Counter(
+            "tradebus_portfolio_duplicate_fills_total", "Redelivered fills ignored", registry=r
+        )
 
     def update(self, all_figures: dict[str, Figures]) -> None:
         for strategy, f in all_figures.items():
@@ -113,7 +140,9 @@ async def run(rt: Runtime) -> None:
             strategies={name: figures_row(f) for name, f in sorted(everything.items())},
         )
 
-    await bus.serve(PORTFOLIO_FILLS, FillsQuery, fills, queue="portfolio", error_reply=lambda e: FillsPage(error=e))
+    await bus.serve(
+        PORTFOLIO_FILLS, FillsQuery, fills, queue="portfolio", error_reply=lambda e: FillsPage(error=e)
+    )
     await bus.serve(PORTFOLIO_PNL, PnlQuery, pnl, queue="portfolio", error_reply=lambda e: PnlReply(error=e))
 
     async def figures_loop() -> None:

@@ -79,9 +79,7 @@ class NettingBook(Netting):
         if mid is not None:
             self._mids[sy] = (mid, now)
         if intent.intent_id in self._seen_intents:
-            self._event(
-                out, RiskKind.DUPLICATE_INTENT, f"intent {intent.intent_id} seen", now, st, sy
-            )
+            self._event(out, RiskKind.DUPLICATE_INTENT, f"intent {intent.intent_id} seen", now, st, sy)
             return out
         self._remember(self._seen_intents, intent.intent_id)
         problem = self._intent_problem(intent)
@@ -123,9 +121,7 @@ class NettingBook(Netting):
         for side, want in ((Side.BUY, q.bid), (Side.SELL, q.ask)):
             key = f"{q.strategy}|{q.symbol}|{side.value}"
             old = self._orders.get(self._quotes.get(key, ""))
-            live = (
-                old if old is not None and not old.terminal and not old.cancel_requested else None
-            )
+            live = old if old is not None and not old.terminal and not old.cancel_requested else None
             if live is not None and want is not None:
                 if live.price == want.price and live.qty == want.qty:
                     continue  # unchanged: the resting order stays
@@ -153,9 +149,7 @@ class NettingBook(Netting):
                     self._quotes[key] = rec.client_order_id
 
     # ----------------------------------------------------------------- ticks, clock, pnl
-    def on_tick(
-        self, symbol: str, bid: Decimal | float, ask: Decimal | float, now: int
-    ) -> Decision:
+    def on_tick(self, symbol: str, bid: Decimal | float, ask: Decimal | float, now: int) -> Decision:
         """New best bid/ask: brackets, retries of price-blocked symbols, expiry, loss limits."""
         b, a = to_decimal(bid), to_decimal(ask)
         if not (0 < b <= a):
@@ -233,8 +227,7 @@ class NettingBook(Netting):
             self._event(
                 out,
                 RiskKind.DRAWDOWN,
-                f"account PnL {account} is {self._peak - account} below "
-                f"its peak {self._peak}; reduce-only",
+                f"account PnL {account} is {self._peak - account} below its peak {self._peak}; reduce-only",
                 now,
                 None,
                 None,

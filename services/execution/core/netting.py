@@ -65,9 +65,7 @@ class Netting:
         instruments: Mapping[str, Instrument] | None = None,
     ) -> None:
         if not account or not account.replace("_", "").isalnum():
-            raise ValueError(
-                f"account must be alphanumeric (used in client order ids): {account!r}"
-            )
+            raise ValueError(f"account must be alphanumeric (used in client order ids): {account!r}")
         self.venue = venue
         self.account = account
         self.limits = limits
@@ -107,9 +105,7 @@ class Netting:
         mid = self._fresh_mid(symbol, now)
         if mid is None:
             if symbol not in self._retry:
-                self._event(
-                    out, RiskKind.NO_FRESH_PRICE, "no fresh mid; waiting", now, None, symbol
-                )
+                self._event(out, RiskKind.NO_FRESH_PRICE, "no fresh mid; waiting", now, None, symbol)
             self._retry.add(symbol)
             return
         self._retry.discard(symbol)
@@ -133,11 +129,7 @@ class Netting:
         if not wants:
             return
         sign = 1 if next(iter(wants.values())) > 0 else -1
-        live = [
-            r
-            for r in self._orders.values()
-            if r.owner == NET and r.symbol == symbol and not r.terminal
-        ]
+        live = [r for r in self._orders.values() if r.owner == NET and r.symbol == symbol and not r.terminal]
         for r in live:
             if r.side.sign != sign:
                 self._cancel(r, out)
@@ -145,9 +137,7 @@ class Netting:
             return  # wait until the venue confirms; the terminal update replans
         groups: dict[tuple[str, str, str], list[tuple[str, Decimal]]] = {}
         for st in sorted(wants):
-            groups.setdefault(_style_key(self._slots[(st, symbol)].style), []).append(
-                (st, abs(wants[st]))
-            )
+            groups.setdefault(_style_key(self._slots[(st, symbol)].style), []).append((st, abs(wants[st])))
         for members in groups.values():
             total = sum((q for _, q in members), ZERO)
             qty = self._tradable(symbol, total)
@@ -211,9 +201,7 @@ class Netting:
             return None
         self._seq += 1
         expire = None if expire_after_s is None else now + int(expire_after_s * NS)
-        rec = OrderRecord(
-            coid, owner, self.venue, symbol, side, type_, qty, price, now, expire, plan=plan
-        )
+        rec = OrderRecord(coid, owner, self.venue, symbol, side, type_, qty, price, now, expire, plan=plan)
         self._orders[coid] = rec
         out.submit.append(NewOrder(owner, self.venue, req, expire))
         out.order_updates.append(rec.update(now))
@@ -384,15 +372,11 @@ class Netting:
         try:
             rec.transition(new, vo.reason)
         except IllegalTransition as e:
-            log.warning(
-                "stale order update ignored", client_order_id=rec.client_order_id, error=str(e)
-            )
+            log.warning("stale order update ignored", client_order_id=rec.client_order_id, error=str(e))
             return out
         out.order_updates.append(rec.update(now))
         if rec.terminal:
-            drop = new in (S.REJECTED, S.EXPIRED) or (
-                new is S.CANCELED and not rec.cancel_requested
-            )
+            drop = new in (S.REJECTED, S.EXPIRED) or (new is S.CANCELED and not rec.cancel_requested)
             self._on_terminal(rec, now, out, drop_wishes=drop)
         return out
 

@@ -26,9 +26,7 @@ ZERO = Decimal(0)
 #: The legal next states of every state.
 LEGAL: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.NEW: frozenset({S.SUBMITTED, S.REJECTED, S.CANCELED}),
-    S.SUBMITTED: frozenset(
-        {S.ACKED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED}
-    ),
+    S.SUBMITTED: frozenset({S.ACKED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED}),
     S.ACKED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}),
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}),
     S.FILLED: frozenset(),

@@ -65,9 +65,7 @@ class Slot:
             return None
         long = self.position > 0
         exit_px = bid if long else ask
-        if b.take_profit is not None and (
-            exit_px >= b.take_profit if long else exit_px <= b.take_profit
-        ):
+        if b.take_profit is not None and (exit_px >= b.take_profit if long else exit_px <= b.take_profit):
             return f"take_profit {b.take_profit} hit at {exit_px}"
         if b.stop_loss is not None and (exit_px <= b.stop_loss if long else exit_px >= b.stop_loss):
             return f"stop_loss {b.stop_loss} hit at {exit_px}"

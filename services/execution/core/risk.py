@@ -103,9 +103,7 @@ class RiskContext:
 
 def reduces(projected: Decimal, signed_qty: Decimal) -> bool:
     """True if the order moves the position towards zero without crossing it."""
-    return (
-        projected != 0 and (projected > 0) != (signed_qty > 0) and abs(signed_qty) <= abs(projected)
-    )
+    return projected != 0 and (projected > 0) != (signed_qty > 0) and abs(signed_qty) <= abs(projected)
 
 
 class RiskGate:
@@ -124,8 +122,7 @@ class RiskGate:
         if self._tokens < 1:
             return self._event(
                 RiskKind.RATE_LIMIT,
-                f"order rate above {self.limits.orders_per_second}/s "
-                f"(burst {self.limits.order_burst})",
+                f"order rate above {self.limits.orders_per_second}/s (burst {self.limits.order_burst})",
                 order,
                 ctx,
             )
@@ -156,9 +153,7 @@ class RiskGate:
                 f"account is reduce-only; order {signed} does not reduce position {ctx.projected}",
             )
         if order.qty > lim.max_order_qty:
-            return rej(
-                RiskKind.MAX_ORDER_QTY, f"qty {order.qty} > max_order_qty {lim.max_order_qty}"
-            )
+            return rej(RiskKind.MAX_ORDER_QTY, f"qty {order.qty} > max_order_qty {lim.max_order_qty}")
         if ctx.mid is None:
             return rej(RiskKind.NO_FRESH_PRICE, f"no fresh mid for {order.symbol}; failing closed")
         if order.type is not OrderType.MARKET:

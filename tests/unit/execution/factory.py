@@ -59,9 +59,7 @@ def target(
     )
 
 
-def quotes(
-    strategy: str, symbol: str, bid: tuple[str, str] | None, ask: tuple[str, str] | None
-) -> Quotes:
+def quotes(strategy: str, symbol: str, bid: tuple[str, str] | None, ask: tuple[str, str] | None) -> Quotes:
     return Quotes(
         intent_id=f"q{next(_ids)}",
         strategy=strategy,

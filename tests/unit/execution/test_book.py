@@ -137,9 +137,7 @@ def test_price_brackets_fire_from_ticks_and_set_the_target_to_zero(
 
 def test_time_stop_fires_after_its_seconds_since_entry() -> None:
     b = book()
-    (entry,) = b.on_intent(
-        target("A", "BTC", "1", bracket=Bracket(time_stop_s=120)), D(100), T0
-    ).submit
+    (entry,) = b.on_intent(target("A", "BTC", "1", bracket=Bracket(time_stop_s=120)), D(100), T0).submit
     b.on_venue_fill(vfill(entry, "1", "100"), T0)
     assert b.on_tick("BTC", 99, 101, T0 + 119 * NS).submit == []
     d = b.on_tick("BTC", 99, 101, T0 + 120 * NS)
@@ -220,9 +218,7 @@ def test_quotes_rest_are_replaced_on_change_and_their_fills_belong_to_the_quoter
     # disabling withdraws the quotes and trades the position back to zero
     d = b.set_enabled("MM", False, T0)
     assert sorted(d.cancel) == sorted([ask.request.client_order_id, new_bid])
-    assert [(o.owner, o.request.side, o.request.qty) for o in d.submit] == [
-        (NET, Side.BUY, D("0.4"))
-    ]
+    assert [(o.owner, o.request.side, o.request.qty) for o in d.submit] == [(NET, Side.BUY, D("0.4"))]
     assert kinds(b.on_intent(quotes("MM", "BTC", ("99", "1"), None), D(100), T0).risk_events) == [
         "strategy_disabled"
     ]

@@ -139,9 +139,7 @@ class BookMachine(RuleBasedStateMachine):
         )  # fmt: skip
         self.apply(self.book.on_intent(t, self.mids[symbol], self.now))
 
-    @rule(
-        symbol=st.sampled_from(SYMBOLS), bid=st.booleans(), ask=st.booleans(), q=st.integers(1, 5)
-    )
+    @rule(symbol=st.sampled_from(SYMBOLS), bid=st.booleans(), ask=st.booleans(), q=st.integers(1, 5))
     def quote(self, symbol: str, bid: bool, ask: bool, q: int) -> None:
         self.now += NS
         m = self.mids[symbol]

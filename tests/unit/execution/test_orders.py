@@ -54,16 +54,12 @@ def test_legal_paths(path: list[OrderStatus]) -> None:
         ([S.SUBMITTED, S.EXPIRED], S.PARTIALLY_FILLED),
     ],
 )
-def test_illegal_moves_raise_and_name_order_and_states(
-    path: list[OrderStatus], bad: OrderStatus
-) -> None:
+def test_illegal_moves_raise_and_name_order_and_states(path: list[OrderStatus], bad: OrderStatus) -> None:
     o = order()
     for s in path:
         o.transition(s)
     before = o.status
-    with pytest.raises(
-        IllegalTransition, match=f"tb-1: illegal transition {before.value} -> {bad.value}"
-    ):
+    with pytest.raises(IllegalTransition, match=f"tb-1: illegal transition {before.value} -> {bad.value}"):
         o.transition(bad)
     assert o.status is before
 

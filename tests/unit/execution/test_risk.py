@@ -72,9 +72,7 @@ def test_each_rule_rejects_with_its_reason(
         ),
     ],
 )
-def test_orders_within_limits_pass(
-    lim: dict[str, Any], order: OrderRequest, ctx: dict[str, Any]
-) -> None:
+def test_orders_within_limits_pass(lim: dict[str, Any], order: OrderRequest, ctx: dict[str, Any]) -> None:
     assert RiskGate(limits(**lim)).check(order, replace(CTX, **ctx)) is None
 
 
