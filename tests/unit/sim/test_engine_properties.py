@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,9 @@ ops = st.lists(st.one_of(submit_op, advance_op, cancel_op), max_size=40)
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=ops, seed=st.integers(0, 1000))
-def test_money_is_conserved_and_client_ids_never_duplicate(ops: list[tuple], seed: int) -> None:  # type: ignore[type-arg]
+def test_money_is_conserved_and_client_ids_never_duplicate(
+    ops: list[tuple[Any, ...]], seed: int
+) -> None:
     cfg = EngineConfig(seed=seed, history_s=0, accounts=("a",))
     eng = SimEngine(cfg, START)
     first_venue_id: dict[str, str] = {}
