@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
+import anyio
 import structlog
 import uvicorn
 from fastapi import Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
@@ -346,20 +347,24 @@ def _add_account_routes(app: FastAPI) -> None:
         }
 
 
-async def _pump(ws: WebSocket, queue: asyncio.Queue[str]) -> None:
-    while True:
-        await ws.send_text(await queue.get())
+async def _connection(
+    ws: WebSocket, queue: asyncio.Queue[str], on_text: Callable[[str], None]
+) -> None:
+    """Send what arrives on `queue` and hand what the peer sends to `on_text`, until either side
+    stops (the peer left, or a send failed)."""
+    async with anyio.create_task_group() as tg:
 
+        async def pump() -> None:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                while True:
+                    await ws.send_text(await queue.get())
+            tg.cancel_scope.cancel()
 
-async def _until_either(*aws: Awaitable[None]) -> None:
-    """Run both halves of a connection; when one ends (e.g. the peer left), stop the other."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        tg.start_soon(pump)
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                on_text(await ws.receive_text())
+        tg.cancel_scope.cancel()
 
 
 def _add_websockets(app: FastAPI) -> None:
@@ -370,14 +375,15 @@ def _add_websockets(app: FastAPI) -> None:
         sub = MarketSubscriber(ex.instruments)
         ex.hub.market.add(sub)
 
-        async def read() -> None:
-            with contextlib.suppress(WebSocketDisconnect):
-                while True:
-                    msg = await ws.receive_json()
-                    _subscribe(ex, sub, msg)
+        def on_text(text: str) -> None:
+            try:
+                msg = json.loads(text)
+            except ValueError:
+                msg = None
+            _subscribe(ex, sub, msg)
 
         try:
-            await _until_either(read(), _pump(ws, sub.queue))
+            await _connection(ws, sub.queue, on_text)
         finally:
             ex.hub.market.discard(sub)
 
@@ -391,13 +397,8 @@ def _add_websockets(app: FastAPI) -> None:
             return
         queue = ex.hub.add_account(account)
 
-        async def read() -> None:
-            with contextlib.suppress(WebSocketDisconnect):
-                while True:
-                    await ws.receive_text()
-
         try:
-            await _until_either(read(), _pump(ws, queue))
+            await _connection(ws, queue, lambda _: None)
         finally:
             ex.hub.remove_account(account, queue)
 
