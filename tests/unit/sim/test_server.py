@@ -14,7 +14,6 @@ from tradebus.venues.sim.server import create_app
 from tradebus.venues.sim.settings import SimSettings
 
 KEY = {"X-API-Key": "k"}
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
 
 @pytest.fixture

@@ -84,8 +84,9 @@ class _Market:
     """Per-symbol live state. Prices of the quote are kept as integer counts of increments."""
 
     __slots__ = (
-        "ask_t", "bars", "bid_t", "block", "consumed_ask", "consumed_bid", "half_spread", "inc",
-        "inc_f", "instrument", "last", "last_qty", "mid", "path", "resting", "size_inc_f", "spec",
+        "ask_t", "bars", "best_buy_t", "best_sell_t", "bid_t", "block", "consumed_ask",
+        "consumed_bid", "half_spread", "inc", "inc_f", "instrument", "last", "last_qty", "mid",
+        "path", "resting", "size_inc_f", "spec",
     )  # fmt: skip
 
     def __init__(self, spec: SymbolSpec, path: PricePath, bars: BarStore) -> None:
@@ -99,6 +100,8 @@ class _Market:
         self.bars = bars
         self.block: Block | None = None
         self.resting: list[Order] = []
+        self.best_buy_t = -1  # highest resting buy (ticks); -1 when none
+        self.best_sell_t = 1 << 62  # lowest resting sell (ticks)
         self.consumed_bid = ZERO
         self.consumed_ask = ZERO
         self.mid = spec.process.start_price
@@ -114,6 +117,13 @@ class _Market:
         self.bid_t = math.floor((mid - half) / self.inc_f)
         ask_t = math.ceil((mid + half) / self.inc_f)
         self.ask_t = ask_t if ask_t > self.bid_t else self.bid_t + 1
+
+    def reindex(self) -> None:
+        """Recompute the best resting prices, so a step can skip the orders in one compare."""
+        buys = [o.price_ticks for o in self.resting if o.side is Side.BUY]
+        sells = [o.price_ticks for o in self.resting if o.side is Side.SELL]
+        self.best_buy_t = max(buys, default=-1)
+        self.best_sell_t = min(sells, default=1 << 62)
 
     def gap_ticks(self) -> int:
         return max(1, round(self.mid * self.spec.level_bps / 1e4 / self.inc_f))
@@ -191,7 +201,7 @@ class SimEngine:
             events.trades.append(
                 MarketTrade(m.instrument.symbol, m.last, m.last_qty, side, block.prints[j], t)
             )
-        if m.resting:
+        if m.ask_t <= m.best_buy_t or m.bid_t >= m.best_sell_t:
             self._fill_resting(m, t, events)
 
     def _fill_resting(self, m: _Market, t: int, events: Events) -> None:
@@ -216,6 +226,7 @@ class SimEngine:
                 order.status = OrderStatus.PARTIALLY_FILLED
             order.ts_event = t
             events.account.append((order.account, order.snapshot()))
+        m.reindex()
 
     # --- orders -----------------------------------------------------------------------------
 
@@ -263,6 +274,7 @@ class SimEngine:
                 filled = order.filled_qty > ZERO
                 order.status = OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.ACKED
                 m.resting.append(order)
+                m.reindex()
         snap = order.snapshot()
         events.append((acct.id, snap))
         return snap, events
@@ -362,7 +374,9 @@ class SimEngine:
             return order.snapshot(), []
         order.status = OrderStatus.CANCELED
         order.ts_event = self.now_ns
-        self._markets[order.symbol].resting.remove(order)
+        market = self._markets[order.symbol]
+        market.resting.remove(order)
+        market.reindex()
         snap = order.snapshot()
         return snap, [(account, snap)]
 
