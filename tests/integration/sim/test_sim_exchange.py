@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
@@ -87,6 +88,16 @@ async def test_candles_end_at_or_before_end(feed: SimFeed, sim_url: str) -> None
     candles = await feed.candles("ETH-USD", "1m", limit=10, end=end)
     assert len(candles) == 10
     assert candles[-1].ts_open + 60 * SEC <= end < candles[-1].ts_open + 120 * SEC
+
+
+async def test_sim_time_runs_at_clock_speed(feed: SimFeed, sim_url: str) -> None:
+    wall0 = time.monotonic_ns()
+    sim0 = _server_now(sim_url)
+    await feed.candles("BTC-USD", "1s", limit=10_000)  # some work between the two readings
+    sim1 = _server_now(sim_url)
+    wall1 = time.monotonic_ns()
+    ratio = (sim1 - sim0) / (wall1 - wall0)
+    assert 20 * 0.5 < ratio <= 20 * 1.02  # the wall span contains the sim span
 
 
 async def test_bad_candle_request_is_a_clear_error(feed: SimFeed) -> None:
