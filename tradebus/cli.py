@@ -15,7 +15,7 @@ TARGETS: dict[str, str] = {
     "execution": "services.execution.service",
     "portfolio": "services.portfolio.service",
     "gateway": "services.gateway.service",
-    "sim": "tradebus.venues.sim.server",
+    "sim": "tradebus.venues.sim.__main__",
 }
 
 

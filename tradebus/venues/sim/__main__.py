@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 
 from tradebus.venues.sim.server import serve
+from tradebus.settings import load
 from tradebus.venues.sim.settings import SimSettings
 
 
 def main() -> None:
-    settings = SimSettings()
+    settings: SimSettings = load(SimSettings)  # type: ignore[assignment]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings))
 
