@@ -115,3 +115,12 @@ def model_for(subject: str) -> type[Message] | None:
 PORTFOLIO_FILLS = f"{PORTFOLIO_QUERY}.fills"
 PORTFOLIO_PNL = f"{PORTFOLIO_QUERY}.pnl"
 EXEC_POSITIONS = f"{EXEC_QUERY}.positions"
+
+
+# wildcard patterns for subscribers
+def md_ticks(venue: str) -> str:
+    return f"md.tick.{_token(venue)}.*"
+
+
+def exec_positions(strategy: str) -> str:
+    return f"exec.position.{_token(strategy)}.*"

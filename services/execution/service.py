@@ -34,7 +34,7 @@ from proto.subjects import (
     exec_order,
     exec_position,
     exec_risk,
-    md_tick,
+    md_ticks,
 )
 from services.execution.core import Decision, NettingBook, RiskLimits
 from services.execution.lease import Lease
@@ -294,7 +294,7 @@ async def run(rt: Runtime) -> None:
                     log.info("kill switch off")
                     await ex.act(ex.book.release_kill(ex.now))
 
-    await bus.subscribe(md_tick(cfg.venue, "*"), Tick, ex.on_tick)
+    await bus.subscribe(md_ticks(cfg.venue), Tick, ex.on_tick)
     rt.spawn(venue_events(), "venue-events")
     rt.spawn(clock(), "clock")
     rt.spawn(watch_strategies(), "watch-strategies")

@@ -161,7 +161,7 @@ async def run(rt: Runtime) -> None:
     for symbol in host.symbols:
         await bus.subscribe(md_candle(host.venue, symbol, interval), Candle, on_candle)
         await bus.subscribe(md_tick(host.venue, symbol), Tick, on_tick)
-    await bus.subscribe(exec_position(name, "*"), PositionUpdate, on_position)
+    await bus.subscribe(exec_positions(name), PositionUpdate, on_position)
     await bus.subscribe(exec_fill(name), Fill, on_fill)
 
     async def watch_config() -> None:
