@@ -30,6 +30,8 @@ Trades (round trips)
     closed qty over fill qty) is > 0, a *loss* if < 0, neither if exactly 0.
     ``win_rate = wins / trade_count`` (``None`` without trades).
 
+Positions are keyed by symbol: a Ledger holds one account, on one venue.
+
 Prices
     ``mark(symbol, price, ts_event)`` sets the last price of a symbol for every book. A fill also
     sets it, unless a newer mark is already known. Without any price, a position is valued at its

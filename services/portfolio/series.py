@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -82,3 +83,29 @@ def drawdowns(values: Sequence[float] | FloatArray) -> tuple[float, float]:
     if dd.size == 0:
         return 0.0, 0.0
     return float(dd.max()), float(dd[-1])
+
+
+def resample_last(
+    ts_event: Sequence[int], values: Sequence[float], every_ns: int
+) -> tuple[list[int], list[float]]:
+    """The curve's last value in each bucket of `every_ns` nanoseconds, with polars.
+
+    A bucket starts at ``ts - ts % every_ns``; buckets without a point are left out. Use it to
+    thin a PnL history for a chart, or to compute a daily Sharpe from minute snapshots.
+    Input need not be sorted; when two points share a time, the later in the input wins.
+    """
+    if every_ns <= 0:
+        raise ValueError(f"every_ns: must be > 0, got {every_ns}")
+    if len(ts_event) != len(values):
+        raise ValueError(f"values: {len(values)} values for {len(ts_event)} times")
+    frame = pl.DataFrame(
+        {"ts": list(ts_event), "v": as_array(values)}, schema={"ts": pl.Int64, "v": pl.Float64}
+    )
+    out = (
+        frame.with_row_index("n")
+        .sort("ts", "n")
+        .group_by((pl.col("ts") - pl.col("ts") % every_ns).alias("bucket"), maintain_order=True)
+        .agg(pl.col("v").last())
+        .sort("bucket")
+    )
+    return out["bucket"].to_list(), out["v"].to_list()

@@ -3,7 +3,8 @@
 Fills are written in batches: COPY into a per-connection temporary staging table, then one
 ``INSERT ... SELECT ... ON CONFLICT (venue, fill_id) DO NOTHING``, all in one transaction. A
 fill already stored, or repeated within the batch, is skipped, so a redelivered fill is a no-op
-and a batch is stored entirely or not at all.
+and a batch is stored entirely or not at all. Within a batch, rows get their ids in the order
+(ts_event, venue, fill_id); paging orders by (ts_event, id).
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
     ts_event bigint
 ) ON COMMIT DELETE ROWS
 """
+# Rows go in one total order (event time, then the unique key), the same for every writer:
+# two batches sharing fills then wait for each other in order and never deadlock. `ord` only
+# breaks ties between copies of one fill within a batch.
 _FROM_STAGE = f"""
-INSERT INTO fills ({_COLS}) SELECT {_COLS} FROM {_STAGE} ORDER BY ord
+INSERT INTO fills ({_COLS}) SELECT {_COLS} FROM {_STAGE} ORDER BY ts_event, venue, fill_id, ord
 ON CONFLICT (venue, fill_id) DO NOTHING
 """
 _INSERT_ONE = f"""
@@ -193,14 +197,14 @@ class LedgerStore:
         return [_fill_from_row(r) for r in page], following
 
     async def all_fills(self) -> list[Fill]:
-        """Every fill in event order (then arrival order), to rebuild the Ledger at start."""
+        """Every fill in event order, to rebuild the Ledger at start.
+
+        Fills of the same nanosecond come in (venue, fill_id) order, whatever order they were
+        stored in, so a rebuild is deterministic.
+        """
+        sql = _SELECT_FILLS + " ORDER BY ts_event, venue, fill_id"
         async with self._pool.acquire() as conn, conn.transaction():
-            return [
-                _fill_from_row(r)
-                async for r in conn.cursor(
-                    _SELECT_FILLS + " ORDER BY ts_event, id", prefetch=10_000
-                )
-            ]
+            return [_fill_from_row(r) async for r in conn.cursor(sql, prefetch=10_000)]
 
     async def count_fills(self) -> int:
         async with self._pool.acquire() as conn:

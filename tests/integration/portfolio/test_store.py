@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from decimal import Decimal as D
 
@@ -77,6 +78,17 @@ async def test_batches_store_each_fill_exactly_once(store: LedgerStore, pool: as
     assert total == sum((f.qty * f.price for f in fills), D(0))
 
 
+async def test_concurrent_writers_of_the_same_fills_store_them_once(
+    store: LedgerStore, pool: asyncpg.Pool
+) -> None:
+    fills = [make_fill("race", i) for i in range(2000)]
+    results = await asyncio.gather(
+        store.insert_fills(fills), store.insert_fills(fills[::-1]), store.insert_fills(fills[500:])
+    )
+    assert sum(results) == 2000
+    assert await venue_count(pool, "race") == 2000
+
+
 async def test_a_failing_batch_stores_nothing(store: LedgerStore, pool: asyncpg.Pool) -> None:
     good = [make_fill("atomic", i) for i in range(5)]
     bad = make_fill("atomic", 99).model_copy(update={"qty": D(0)})  # violates CHECK (qty > 0)
@@ -99,13 +111,14 @@ async def test_pages_newest_first_without_gaps_or_repeats(store: LedgerStore) ->
         pages += 1
         if cursor is None:
             break
-    want = [f for f in fills if f.strategy == "pg0"]  # arrival order = id order
-    want.sort(key=lambda f: (f.ts_event, int(f.fill_id.split("-")[1])), reverse=True)
+    # one batch: ties in time are stored in the order of the fill id
+    want = [f for f in fills if f.strategy == "pg0"]
+    want.sort(key=lambda f: (f.ts_event, f.fill_id), reverse=True)
     assert seen == want
     assert pages == 2  # 13 fills: 7 + 6, and the last page says there is no more
     only_eth, _ = await store.load_fills(strategy="pg1", symbol="ETH-USD", limit=100)
     want_eth = [f for f in fills if f.strategy == "pg1" and f.symbol == "ETH-USD"]
-    want_eth.sort(key=lambda f: (f.ts_event, int(f.fill_id.split("-")[1])), reverse=True)
+    want_eth.sort(key=lambda f: (f.ts_event, f.fill_id), reverse=True)
     assert only_eth == want_eth
     assert want_eth  # the filter has something to find
 
@@ -128,11 +141,14 @@ async def test_the_ledger_rebuilds_from_the_store(pg_dsn: str) -> None:
         store = LedgerStore(pool)
         fills = [make_fill("rebuild", i, strategy=f"r{i % 3}", ts=(i * 7) % 20) for i in range(60)]
         live = Ledger()
-        for f in sorted(fills, key=lambda f: f.ts_event):  # as they happened
+        # as they happened; within a nanosecond, by venue and fill id
+        for f in sorted(fills, key=lambda f: (f.ts_event, f.venue, f.fill_id)):
             live.apply(f)
-        await store.insert_fills(fills)
+        backwards = fills[::-1]  # stored out of order, in three batches
+        for start in (0, 20, 40):
+            await store.insert_fills(backwards[start : start + 20])
         stored = await store.all_fills()
-        assert [f.ts_event for f in stored] == sorted(f.ts_event for f in fills)
+        assert stored == sorted(fills, key=lambda f: (f.ts_event, f.venue, f.fill_id))
         rebuilt = Ledger()
         assert rebuilt.apply_all(stored) == 60
         assert rebuilt.all_figures() == live.all_figures()

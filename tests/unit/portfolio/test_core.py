@@ -244,3 +244,13 @@ def test_bad_input_is_named() -> None:
         Ledger(starting_cash=100)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="strategy"):
         Ledger().apply(fill("buy", "1", "1", strategy=ACCOUNT))
+
+
+def test_figures_serialize_money_as_decimal_strings() -> None:
+    led = Ledger()
+    led.apply(fill("buy", "0.50", "100.10", fee="0.05"))
+    out = led.figures("s1").model_dump(mode="json")
+    assert out["fees"] == "0.05"
+    assert D(out["cash"]) == D("-50.10")  # -(0.50 * 100.10) - 0.05 = -50.05 - 0.05
+    assert isinstance(out["cash"], str)
+    assert out["symbols"]["BTC-USD"]["qty"] == "0.50"

@@ -80,3 +80,21 @@ def test_sharpe_ignores_the_scale_and_flips_with_the_sign(values: list[float], k
     assert flipped == pytest.approx(-base)
     if scaled is not None:
         assert scaled == pytest.approx(base, rel=1e-6, abs=1e-9)
+
+
+def test_resample_keeps_the_last_value_of_each_bucket() -> None:
+    ts = [5, 1, 12, 19, 31, 10]
+    values = [0.5, 0.1, 1.2, 1.9, 3.1, 1.0]
+    # buckets of 10: [0,10): t=1,5 -> last is t=5; [10,20): t=10,12,19 -> t=19; [30,40): t=31
+    assert series.resample_last(ts, values, 10) == ([0, 10, 30], [0.5, 1.9, 3.1])
+
+
+def test_resample_ties_go_to_the_later_input() -> None:
+    assert series.resample_last([3, 3], [1.0, 2.0], 10) == ([0], [2.0])
+
+
+def test_resample_rejects_bad_input_naming_it() -> None:
+    with pytest.raises(ValueError, match="every_ns"):
+        series.resample_last([1], [1.0], 0)
+    with pytest.raises(ValueError, match="values"):
+        series.resample_last([1, 2], [1.0], 10)
