@@ -28,3 +28,5 @@ GRANT SELECT, INSERT, UPDATE ON orders, positions, strategy_runs TO tradebus_app
 GRANT SELECT ON schema_migrations TO tradebus_app;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO tradebus_readonly;
+-- Tables that later migrations create are readable by dashboards too.
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO tradebus_readonly;

@@ -88,3 +88,12 @@ async def test_dashboards_only_read(readonly_pool: asyncpg.Pool, app_pool: async
         await LedgerStore(readonly_pool).insert_fills([fill(11)])
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await readonly_pool.execute("INSERT INTO audit_log (actor, action) VALUES ('x', 'y')")
+
+
+async def test_dashboards_read_tables_of_later_migrations(
+    pool: asyncpg.Pool, readonly_pool: asyncpg.Pool
+) -> None:
+    await pool.execute("CREATE TABLE later_table (x int); INSERT INTO later_table VALUES (7)")
+    assert await readonly_pool.fetchval("SELECT x FROM later_table") == 7
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await readonly_pool.execute("INSERT INTO later_table VALUES (8)")
