@@ -14,7 +14,7 @@ from proto import Fill, OrderUpdate, PositionUpdate, RiskEvent, Tick
 from proto.queries import FillsPage, FillsQuery, PnlQuery, PnlReply
 from proto.subjects import PORTFOLIO_FILLS, PORTFOLIO_PNL, TRADING
 from services.portfolio.core import ACCOUNT, Figures, Ledger
-from services.portfolio.db import create_pool, migrate
+from services.portfolio.db import APP_ROLE, create_pool, migrate
 from services.portfolio.settings import PortfolioSettings
 from services.portfolio.store import LedgerStore
 from tradebus.bus import now_ns
@@ -88,12 +88,18 @@ async def run(rt: Runtime) -> None:
     cfg: PortfolioSettings = load(PortfolioSettings)  # type: ignore[assignment]
     if rt.settings.database_url is None:
         raise SystemExit("portfolio needs DATABASE_URL (or TRADEBUS_DATABASE_URL)")
-    pool = await _connect(rt.settings.database_url.get_secret_value())
+    dsn = rt.settings.database_url.get_secret_value()
+    admin = await _connect(dsn)
+    try:
+        applied = await migrate(admin)
+    finally:
+        await admin.close()
+    pool = await create_pool(dsn, role=APP_ROLE, max_size=4)  # may only insert and read fills
     rt.exit_stack.push_async_callback(pool.close)
-    applied = await migrate(pool)
     store = LedgerStore(pool)
     ledger = Ledger(cfg.starting_cash, periods_per_year=cfg.periods_per_year)
     rebuilt = ledger.apply_all(await store.all_fills())
+    ledger.load_history(await store.equity_history())
     log.info("ledger ready", migrations=applied, fills=rebuilt)
     metrics = PortfolioMetrics(rt)
     bus = rt.bus
@@ -163,7 +169,7 @@ async def _connect(dsn: str):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + 60
     while True:
         try:
-            return await create_pool(dsn, max_size=4)
+            return await create_pool(dsn, max_size=1)
         except (OSError, Exception) as exc:
             if time.monotonic() > deadline:
                 raise

@@ -27,6 +27,7 @@ from proto.subjects import (
     MD_HISTORY,
     exec_fill,
     exec_position,
+    exec_positions,
     md_candle,
     md_tick,
     sig_intent,
