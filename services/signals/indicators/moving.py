@@ -8,7 +8,6 @@ flat window has exactly zero variance.
 from __future__ import annotations
 
 import math
-from collections import deque
 
 NAN = math.nan
 
@@ -22,38 +21,43 @@ def _check_period(period: int, name: str = "period") -> int:
 class Sma:
     """Simple moving average over the last `period` values (TA-Lib SMA)."""
 
-    __slots__ = ("_buf", "_resum", "_sum", "period", "ready", "value")
+    __slots__ = ("_count", "_i", "_resum", "_ring", "_sum", "period", "ready", "value")
 
     def __init__(self, period: int) -> None:
         self.period = _check_period(period)
-        self._buf: deque[float] = deque(maxlen=period)
+        self._ring = [0.0] * period
         self.reset()
 
     def reset(self) -> None:
-        self._buf.clear()
+        self._ring[:] = [0.0] * self.period
+        self._i = 0
+        self._count = 0
         self._sum = 0.0
         self._resum = 0
         self.value = NAN
         self.ready = False
 
     def update(self, x: float) -> float:
-        buf = self._buf
+        ring = self._ring
+        i = self._i
         n = self.period
-        if len(buf) == n:
-            old = buf[0]
-            buf.append(x)
-            self._resum += 1
-            if self._resum >= n:
+        old = ring[i]
+        ring[i] = x
+        i += 1
+        self._i = 0 if i == n else i
+        if self.ready:
+            r = self._resum + 1
+            if r >= n:
                 self._resum = 0
-                self._sum = math.fsum(buf)
+                self._sum = math.fsum(ring)
             else:
+                self._resum = r
                 self._sum += x - old
         else:
-            buf.append(x)
-            if len(buf) < n:
-                self._sum += x
+            self._count += 1
+            if self._count < n:
                 return NAN
-            self._sum = math.fsum(buf)
+            self._sum = math.fsum(ring)
             self.ready = True
         self.value = v = self._sum / n
         return v
@@ -63,13 +67,15 @@ class RollingStats:
     """Mean and population variance over the last `period` values, exact over long runs.
 
     The sum and the sum of squared deviations are updated in O(1) (a sliding Welford step) and
-    recomputed exactly (``math.fsum``, two-pass) from the window once every `period` updates,
-    amortised O(1), so rounding never accumulates; a window of equal values (tracked by the
-    length of the current run) has variance exactly 0 and mean exactly that value.
+    recomputed exactly (``math.fsum``, two-pass) from the window once every `RESUM_WINDOWS`
+    windows, amortised O(1), so rounding never accumulates; a window of equal values (tracked
+    by the length of the current run) has variance exactly 0 and mean exactly that value.
+    The window is a fixed ring (a list), which is faster than a deque here.
     """
 
     __slots__ = (
-        "_buf", "_m2", "_resum", "_resum_every", "_run", "_sum", "mean", "period", "ready", "var"
+        "_count", "_i", "_m2", "_resum", "_resum_every", "_ring", "_run", "_sum",
+        "mean", "period", "ready", "var",
     )  # fmt: skip
 
     #: exact re-sum once per this many windows (error stays ~1e-15 relative in between)
@@ -78,11 +84,13 @@ class RollingStats:
     def __init__(self, period: int) -> None:
         self.period = _check_period(period)
         self._resum_every = self.RESUM_WINDOWS * period
-        self._buf: deque[float] = deque(maxlen=period)
+        self._ring = [0.0] * period
         self.reset()
 
     def reset(self) -> None:
-        self._buf.clear()
+        self._ring[:] = [0.0] * self.period
+        self._i = 0
+        self._count = 0
         self._sum = 0.0
         self._m2 = 0.0
         self._resum = 0
@@ -97,21 +105,39 @@ class RollingStats:
         return self.var
 
     def _exact(self) -> float:
-        buf = self._buf
-        self._sum = s = math.fsum(buf)
+        ring = self._ring
+        self._sum = s = math.fsum(ring)
         mean = s / self.period
-        self._m2 = m2 = math.fsum([(v - mean) * (v - mean) for v in buf])
+        self._m2 = m2 = math.fsum([(v - mean) * (v - mean) for v in ring])
         self._resum = 0
         return m2
 
+    def _warm(self, x: float, last: float) -> bool:
+        """Count a warm-up value; True once the window is full (and exactly summed)."""
+        self._run = self._run + 1 if self._count and x == last else 1
+        self._count += 1
+        if self._count < self.period:
+            return False
+        self._exact()
+        self.ready = True
+        return True
+
     def update(self, x: float) -> float:
         """Add `x`; return the variance (NaN until `period` values were seen)."""
-        buf = self._buf
+        ring = self._ring
+        i = self._i
         n = self.period
-        if self.ready:
-            old = buf[0]
-            last = buf[-1]
-            buf.append(x)
+        old = ring[i]
+        last = ring[i - 1]
+        ring[i] = x
+        i += 1
+        self._i = 0 if i == n else i
+        if not self.ready:
+            if not self._warm(x, last):
+                return NAN
+            m2 = self._m2
+            run = self._run
+        else:
             r = self._resum + 1
             if r >= self._resum_every:
                 m2 = self._exact()
@@ -122,22 +148,11 @@ class RollingStats:
                 s1 = s + d
                 self._sum = s1
                 self._m2 = m2 = self._m2 + d * (x - s1 / n + old - s / n)
-        else:
-            last = buf[-1] if buf else NAN
-            buf.append(x)
-            if len(buf) < n:
-                self._run = self._run + 1 if x == last else 1
-                return NAN
-            m2 = self._exact()
-            self.ready = True
-        if x == last:
-            run = self._run = self._run + 1
-            if run >= n:
-                self.mean = x
-                self.var = 0.0
-                return 0.0
-        else:
-            self._run = 1
+            run = self._run = self._run + 1 if x == last else 1
+        if run >= n:
+            self.mean = x
+            self.var = 0.0
+            return 0.0
         self.mean = self._sum / n
         self.var = v = m2 / n if m2 > 0.0 else 0.0
         return v

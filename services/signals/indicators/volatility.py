@@ -113,12 +113,20 @@ class BollingerBands(RollingStats):
 
     def update(self, x: float) -> float:
         """Add a close; return the middle band (NaN until ready)."""
-        buf = self._buf
+        ring = self._ring
+        i = self._i
         n = self.period
-        if self.ready:
-            old = buf[0]
-            last = buf[-1]
-            buf.append(x)
+        old = ring[i]
+        last = ring[i - 1]
+        ring[i] = x
+        i += 1
+        self._i = 0 if i == n else i
+        if not self.ready:
+            if not self._warm(x, last):
+                return NAN
+            m2 = self._m2
+            run = self._run
+        else:
             r = self._resum + 1
             if r >= self._resum_every:
                 m2 = self._exact()
@@ -129,22 +137,11 @@ class BollingerBands(RollingStats):
                 s1 = s + d
                 self._sum = s1
                 self._m2 = m2 = self._m2 + d * (x - s1 / n + old - s / n)
-        else:
-            last = buf[-1] if buf else NAN
-            buf.append(x)
-            if len(buf) < n:
-                self._run = self._run + 1 if x == last else 1
-                return NAN
-            m2 = self._exact()
-            self.ready = True
-        if x == last:
-            run = self._run = self._run + 1
-            if run >= n:
-                self.mean = self.middle = self.upper = self.lower = x
-                self.var = self.std = 0.0
-                return x
-        else:
-            self._run = 1
+            run = self._run = self._run + 1 if x == last else 1
+        if run >= n:
+            self.mean = self.middle = self.upper = self.lower = x
+            self.var = self.std = 0.0
+            return x
         self.mean = self.middle = mid = self._sum / n
         self.var = var = m2 / n if m2 > 0.0 else 0.0
         self.std = sd = _sqrt(var)

@@ -87,8 +87,8 @@ def test_memory_is_bounded_by_the_period() -> None:
     for i in range(10_000):
         sma.update(float(i))
         bb.update(float(i))
-    assert len(sma._buf) == 7
-    assert len(bb._buf) == 9
+    assert len(sma._ring) == 7
+    assert len(bb._ring) == 9
 
 
 def test_bad_period_is_a_clear_error() -> None:

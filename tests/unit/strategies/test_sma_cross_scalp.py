@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from proto import OrderStyle, OrderType, Side
 from services.signals.api import Target
 from services.signals.strategies import ScalpState, SmaCrossScalp, SmaCrossScalpParams
@@ -126,3 +129,53 @@ def test_flat_before_the_session_close() -> None:
     # no new buys in the closing window, even on a cross
     assert s.on_candle(candle(n + 2, 90.0), ctx(session_close=close)) == ()
     assert s.on_candle(candle(n + 3, 130.0), ctx(session_close=close)) == ()
+
+
+# ---------------------------------------------------------------- state machine, any event order
+
+ALLOWED = {
+    (ScalpState.TO_BUY, ScalpState.BUY_SUBMITTED),  # cross: limit buy
+    (ScalpState.BUY_SUBMITTED, ScalpState.TO_BUY),  # expired, or the closing window
+    (ScalpState.BUY_SUBMITTED, ScalpState.SELL_SUBMITTED),  # filled: sell at once
+    (ScalpState.TO_BUY, ScalpState.SELL_SUBMITTED),  # a position found while idle: sell it
+    (ScalpState.SELL_SUBMITTED, ScalpState.TO_BUY),  # sold, or the closing window
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["candle", "buy_fill", "sell_fill"]),
+            st.floats(90.0, 110.0),
+            st.sampled_from(["0", "19"]),
+            st.booleans(),
+        ),
+        max_size=80,
+    )
+)
+def test_transitions_follow_the_four_state_machine(
+    events: list[tuple[str, float, str, bool]],
+) -> None:
+    s = scalp()
+    i = 0
+    for kind, px, pos, closing in events:
+        before = s.state
+        session = T0 + (i + 3) * MIN if closing else None
+        if kind == "candle":
+            acts = s.on_candle(candle(i, round(px, 2)), ctx(pos, session_close=session))
+            i += 1
+        elif kind == "buy_fill":
+            acts = s.on_fill(fill(Side.BUY, "19", f"{px:.2f}"), ctx("19"))
+        else:
+            acts = s.on_fill(fill(Side.SELL, "19", f"{px:.2f}"), ctx("0"))
+        after = s.state
+        assert after is not ScalpState.TO_SELL  # a transient state: the sell goes out at once
+        assert before == after or (before, after) in ALLOWED, (before, after, kind)
+        for a in acts:
+            assert isinstance(a, Target)
+            if a.qty > 0:  # a buy only leaves TO_BUY, as an expiring limit at the last price
+                assert before is ScalpState.TO_BUY
+                assert after is ScalpState.BUY_SUBMITTED
+                assert a.style is not None
+                assert a.style.expire_after_s == 120.0
