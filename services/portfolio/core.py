@@ -187,8 +187,7 @@ class _Book:
     def record(self, point: PnlPoint) -> None:
         if self.history and point.ts_event <= self.history[-1].ts_event:
             raise ValueError(
-                f"ts_event: {point.ts_event} is not after the last point "
-                f"({self.history[-1].ts_event})"
+                f"ts_event: {point.ts_event} is not after the last point ({self.history[-1].ts_event})"
             )
         self.history.append(point)
         self.history_f.append(float(point.pnl))
@@ -249,8 +248,7 @@ class Ledger:
         for name, book in self._books.items():
             if book.history and ts_event <= book.history[-1].ts_event:
                 raise ValueError(
-                    f"ts_event: {ts_event} is not after {name}'s last snapshot "
-                    f"({book.history[-1].ts_event})"
+                    f"ts_event: {ts_event} is not after {name}'s last snapshot ({book.history[-1].ts_event})"
                 )
         rows = []
         for name in self._books:

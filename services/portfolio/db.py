@@ -68,9 +68,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(
-    pool: asyncpg.Pool | asyncpg.Connection, directory: Path = MIGRATIONS_DIR
-) -> list[str]:
+async def migrate(pool: asyncpg.Pool | asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every migration not yet applied; returns the names of those applied now."""
     migrations = discover(directory)
     if isinstance(pool, asyncpg.Connection):
@@ -91,8 +89,7 @@ async def _migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> lis
                 name, checksum = applied[mig.version]
                 if checksum != mig.checksum:
                     raise MigrationError(
-                        f"{mig.name}: changed after it was applied (as {name}); "
-                        "add a new migration instead"
+                        f"{mig.name}: changed after it was applied (as {name}); add a new migration instead"
                     )
                 continue
             async with conn.transaction():
@@ -119,8 +116,6 @@ async def create_pool(
     reset between uses keeps it.
     """
     settings = {"role": role} if role else {}
-    pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, server_settings=settings
-    )
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, server_settings=settings)
     assert pool is not None  # asyncpg types allow None only when created without awaiting
     return pool

@@ -161,7 +161,7 @@ async def run(rt: Runtime) -> None:
                 await store.insert_equity_snapshots(ledger.snapshot(now_ns()))
 
     rt.spawn(figures_loop(), "figures")
-    rt.checks["postgres"] = lambda: not pool._closed  # type: ignore[attr-defined]
+    rt.checks["postgres"] = lambda: not pool._closed
 
 
 async def _connect(dsn: str):  # type: ignore[no-untyped-def]

@@ -253,9 +253,7 @@ class LedgerStore:
     async def order(self, client_order_id: str) -> dict[str, Any] | None:
         """The stored state of one order, as a plain dict (None if unknown)."""
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT * FROM orders WHERE client_order_id = $1", client_order_id
-            )
+            row = await conn.fetchrow("SELECT * FROM orders WHERE client_order_id = $1", client_order_id)
         return dict(row) if row else None
 
     async def insert_internal_cross(self, cross: InternalCross) -> bool:
@@ -332,9 +330,7 @@ class LedgerStore:
     async def insert_equity_snapshot(self, row: EquitySnapshot) -> bool:
         return await self.insert_equity_snapshots([row]) == 1
 
-    async def equity_history(
-        self, strategy: str | None = None, since: Nanos = 0
-    ) -> list[EquitySnapshot]:
+    async def equity_history(self, strategy: str | None = None, since: Nanos = 0) -> list[EquitySnapshot]:
         """Snapshots at or after `since`, oldest first; every book's when `strategy` is None."""
         sql = "SELECT * FROM equity_snapshots WHERE ts_event >= $1"
         args: list[object] = [since]
@@ -367,8 +363,7 @@ class LedgerStore:
         """Record that a run stopped; False if it is unknown or already stopped."""
         async with self._pool.acquire() as conn:
             status = await conn.execute(
-                "UPDATE strategy_runs SET stopped_ts = $2, reason = $3 "
-                "WHERE id = $1 AND stopped_ts IS NULL",
+                "UPDATE strategy_runs SET stopped_ts = $2, reason = $3 WHERE id = $1 AND stopped_ts IS NULL",
                 run_id,
                 ts_event,
                 reason,

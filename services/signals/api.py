@@ -110,6 +110,10 @@ class Strategy(Generic[P]):
     def on_fill(self, fill: Fill, ctx: Context) -> Sequence[Action]:
         return ()
 
+    def on_stop(self, ctx: Context) -> Sequence[Action]:
+        """The strategy is disabled or the process stops: withdraw what rests (e.g. quotes)."""
+        return ()
+
     def on_params(self, params: P) -> None:
         """New parameters at run time; the default keeps state and swaps the params."""
         self.p = params

@@ -91,10 +91,12 @@ class StrategyHost:
             strat.on_params(params)
 
     def withdraw(self) -> list[IntentEnvelope]:
-        """Empty quotes for every symbol (on disable and shutdown) if this strategy quotes."""
-        if not getattr(self.cls, "quotes", False):
-            return []
-        return [self._envelope(s, QuotePair(None, None), self.contexts[s].now, "w") for s in self.symbols]
+        """On disable and shutdown: whatever each instance's `on_stop` returns (quotes withdrawn)."""
+        out: list[IntentEnvelope] = []
+        for symbol, strat in self.instances.items():
+            ctx = self.contexts[symbol]
+            out += self._run(symbol, lambda s=strat, c=ctx: s.on_stop(c), ctx.now, "w")
+        return out
 
     # -- internals --------------------------------------------------------------------------
 

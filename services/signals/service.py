@@ -133,7 +133,7 @@ async def run(rt: Runtime) -> None:
     interval = params.interval
     need = cls(params, host.symbols[0]).warmup + cfg.warmup_extra if host.symbols else 0
     for symbol in host.symbols:
-        req = HistoryRequest(venue=host.venue, symbol=symbol, interval=interval, limit=max(need, 1))  # type: ignore[arg-type]
+        req = HistoryRequest(venue=host.venue, symbol=symbol, interval=interval, limit=max(need, 1))
         try:
             reply = await bus.request(MD_HISTORY, req, HistoryReply, timeout=10)
             host.warm_up(reply.candles)
@@ -195,4 +195,5 @@ async def run(rt: Runtime) -> None:
 def main() -> None:
     from tradebus.service import run_service
 
-    asyncio.run(run_service("signals", run))
+    cfg: SignalsSettings = load(SignalsSettings)  # type: ignore[assignment]
+    asyncio.run(run_service(f"signals-{cfg.name}", run))

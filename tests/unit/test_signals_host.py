@@ -39,7 +39,6 @@ class Quoter(Strategy[StrategyParams]):
     name: ClassVar[str] = "quoter"
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     wants_ticks: ClassVar[bool] = True
-    quotes: ClassVar[bool] = True
 
     def on_tick(self, tick: Tick, ctx: Context) -> Sequence[Action]:
         return (
@@ -47,6 +46,9 @@ class Quoter(Strategy[StrategyParams]):
                 Quote(price=Decimal("99"), qty=Decimal(1)), Quote(price=Decimal("101"), qty=Decimal(1))
             ),
         )
+
+    def on_stop(self, ctx: Context) -> Sequence[Action]:
+        return (QuotePair(None, None),)
 
 
 def candle(symbol: str, i: int, close: float, closed: bool = True) -> Candle:

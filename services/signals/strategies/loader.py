@@ -31,13 +31,10 @@ def check_strategy_class(obj: object, origin: str) -> type[Strategy[Any]]:
         raise StrategyLoadError(f"{origin}: {obj.__name__} has no `name` (a non-empty str)")
     params = getattr(obj, "Params", None)
     if not (inspect.isclass(params) and issubclass(params, StrategyParams)):
-        raise StrategyLoadError(
-            f"{origin}: {obj.__name__}.Params must be a subclass of StrategyParams"
-        )
+        raise StrategyLoadError(f"{origin}: {obj.__name__}.Params must be a subclass of StrategyParams")
     if obj.api_version > API_VERSION:
         raise StrategyLoadError(
-            f"{origin}: {obj.__name__} needs strategy API {obj.api_version}, "
-            f"this build speaks {API_VERSION}"
+            f"{origin}: {obj.__name__} needs strategy API {obj.api_version}, this build speaks {API_VERSION}"
         )
     return obj
 
@@ -79,9 +76,7 @@ def entry_point_names() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
-def load_strategy_class(
-    spec: str, builtin: Mapping[str, type[Strategy[Any]]]
-) -> type[Strategy[Any]]:
+def load_strategy_class(spec: str, builtin: Mapping[str, type[Strategy[Any]]]) -> type[Strategy[Any]]:
     """Resolve `spec` (see the module docstring); StrategyLoadError says why it cannot."""
     spec = spec.strip()
     if not spec:

@@ -73,13 +73,7 @@ class RsiBbTrend(Strategy[RsiBbTrendParams]):
         return max(p.rsi_period + 1, p.bb_period, p.ema_slow, p.volatility_window + 1)
 
     def _indicators_ready(self) -> bool:
-        return (
-            self.rsi.ready
-            and self.bb.ready
-            and self.slow.ready
-            and self.fast.ready
-            and self.vol.ready
-        )
+        return self.rsi.ready and self.bb.ready and self.slow.ready and self.fast.ready and self.vol.ready
 
     def on_candle(self, candle: Candle, ctx: Context) -> Sequence[Action]:
         if not candle.closed:

@@ -74,11 +74,7 @@ def _plain(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for k, v in node.value:
-            key = (
-                str(yaml.safe_load(yaml.serialize(k)))
-                if not isinstance(k, yaml.ScalarNode)
-                else k.value
-            )
+            key = str(yaml.safe_load(yaml.serialize(k))) if not isinstance(k, yaml.ScalarNode) else k.value
             lines[(*path, key)] = k.start_mark.line + 1
             out[key] = _plain(v, (*path, key), lines)
         return out
@@ -150,9 +146,7 @@ def _make_indicator(kind: str, cfg: Mapping[str, Any]) -> _Ind:
         return _Ind(lambda c: ind1.update(pick(c)), lambda: ind1.ready, {"": lambda: ind1.value})
     if kind == "atr":
         atr = Atr(_int(cfg, "period", 14))
-        return _Ind(
-            lambda c: atr.update(c.high, c.low, c.close), lambda: atr.ready, {"": lambda: atr.value}
-        )
+        return _Ind(lambda c: atr.update(c.high, c.low, c.close), lambda: atr.ready, {"": lambda: atr.value})
     if kind == "bb":
         bb = BollingerBands(_int(cfg, "period", 20), _num(cfg, "std", 2.0))
         return _Ind(
@@ -226,9 +220,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise RulesError(
-            f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
+        raise RulesError(f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if root is None:
         raise RulesError(f"{source}:1: empty rules file")
     doc = _plain(root, (), lines)
@@ -336,9 +328,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     size = positive(risk, "risk", "position_size_usd")
     maxpos = risk.get("max_positions", 1)
     if not isinstance(maxpos, int) or isinstance(maxpos, bool) or maxpos < 1:
-        raise fail(
-            ("risk", "max_positions"), f"risk.max_positions must be an integer >= 1, got {maxpos!r}"
-        )
+        raise fail(("risk", "max_positions"), f"risk.max_positions must be an integer >= 1, got {maxpos!r}")
     tp, sl = positive(exit_, "exit", "take_profit_pct"), positive(exit_, "exit", "stop_loss_pct")
     return RuleSet(
         source=source,
@@ -387,8 +377,7 @@ class RulesStrategy(Strategy[RulesParams]):
 
     def reset(self) -> None:
         self.inds = {
-            k: _make_indicator(_indicator_kind(k, cfg), cfg)
-            for k, cfg in self.rules.indicators.items()
+            k: _make_indicator(_indicator_kind(k, cfg), cfg) for k, cfg in self.rules.indicators.items()
         }
         self.prev_env: dict[str, float] | None = None
         self.units = 0

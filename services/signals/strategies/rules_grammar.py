@@ -46,9 +46,7 @@ def tokenize(text: str) -> list[str]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise ConditionError(
-                f"unexpected character {text[pos:].strip()[:1]!r} at column {pos + 1}"
-            )
+            raise ConditionError(f"unexpected character {text[pos:].strip()[:1]!r} at column {pos + 1}")
         tokens.append(m.group(m.lastgroup or "op"))
         pos = m.end()
     return tokens

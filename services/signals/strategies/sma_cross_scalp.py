@@ -126,9 +126,7 @@ class SmaCrossScalp(Strategy[SmaCrossScalpParams]):
             return ()
         self.state = ScalpState.BUY_SUBMITTED
         self.buy_sent_ns = now
-        style = OrderStyle(
-            type=OrderType.LIMIT, limit_price=dec_price(last), expire_after_s=p.buy_expire_s
-        )
+        style = OrderStyle(type=OrderType.LIMIT, limit_price=dec_price(last), expire_after_s=p.buy_expire_s)
         return (Target(qty=qty, style=style, reason="close crossed above sma"),)
 
     def on_fill(self, fill: Fill, ctx: Context) -> Sequence[Action]:

@@ -235,9 +235,7 @@ async def test_crosses_runs_parameters_and_audit(store: LedgerStore, pool: async
         '{"fast": 8}',
     )
 
-    entry = await store.insert_audit(
-        "alice", "disable", "s1", {"enabled": True}, {"enabled": False}
-    )
+    entry = await store.insert_audit("alice", "disable", "s1", {"enabled": True}, {"enabled": False})
     latest = (await store.audit_log(limit=1))[0]
     assert latest["id"] == entry
     assert (latest["actor"], latest["before"], latest["after"]) == (

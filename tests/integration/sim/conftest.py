@@ -60,9 +60,7 @@ def stop_sim(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def sim_url() -> Iterator[str]:
-    proc, url = start_sim(
-        seed="42", clock_speed="20", history_hours="3", api_keys="sim-key,other-key"
-    )
+    proc, url = start_sim(seed="42", clock_speed="20", history_hours="3", api_keys="sim-key,other-key")
     try:
         yield url
     finally:

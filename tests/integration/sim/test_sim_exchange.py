@@ -57,9 +57,7 @@ async def test_instruments(feed: SimFeed) -> None:
     assert inst["BTC-USD"].min_size >= inst["BTC-USD"].size_increment > 0
 
 
-@pytest.mark.parametrize(
-    ("interval", "seconds", "limit"), [("1s", 1, 600), ("5s", 5, 300), ("1m", 60, 150)]
-)
+@pytest.mark.parametrize(("interval", "seconds", "limit"), [("1s", 1, 600), ("5s", 5, 300), ("1m", 60, 150)])
 async def test_history_is_there_at_once_at_any_interval(
     feed: SimFeed, sim_url: str, interval: str, seconds: int, limit: int
 ) -> None:

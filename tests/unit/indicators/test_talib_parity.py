@@ -57,16 +57,12 @@ def walks(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return high, low, close
 
 
-def assert_matches(
-    name: str, ours: Sequence[float] | np.ndarray, ref: np.ndarray, scale: float
-) -> None:
+def assert_matches(name: str, ours: Sequence[float] | np.ndarray, ref: np.ndarray, scale: float) -> None:
     """Same NaN prefix; every value within 1e-9 relative to the data's scale (at least 1)."""
     got = np.asarray(ours, dtype=float)
     assert got.shape == ref.shape
     nan_got, nan_ref = np.isnan(got), np.isnan(ref)
-    assert (nan_got == nan_ref).all(), (
-        f"{name}: warm-up differs at {np.flatnonzero(nan_got != nan_ref)[:5]}"
-    )
+    assert (nan_got == nan_ref).all(), f"{name}: warm-up differs at {np.flatnonzero(nan_got != nan_ref)[:5]}"
     if (~nan_ref).any():
         err = np.abs(got[~nan_ref] - ref[~nan_ref])
         tol = TOL * max(1.0, scale)
@@ -109,9 +105,7 @@ def test_true_range_and_atr(w: tuple[np.ndarray, np.ndarray, np.ndarray], p: int
 
 @fast_settings
 @given(walks(), st.integers(2, 40), st.sampled_from([1.0, 2.0, 2.5]))
-def test_bollinger_and_stddev(
-    w: tuple[np.ndarray, np.ndarray, np.ndarray], p: int, k: float
-) -> None:
+def test_bollinger_and_stddev(w: tuple[np.ndarray, np.ndarray, np.ndarray], p: int, k: float) -> None:
     _, _, c = w
     scale = float(np.max(c))
     bb = BollingerBands(p, k)

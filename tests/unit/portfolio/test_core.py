@@ -111,9 +111,7 @@ def test_short_partial_close() -> None:
         ("99", "0", 0, 1),
     ],
 )
-def test_win_or_loss_is_net_of_the_closing_fee(
-    close_price: str, fee: str, wins: int, losses: int
-) -> None:
+def test_win_or_loss_is_net_of_the_closing_fee(close_price: str, fee: str, wins: int, losses: int) -> None:
     led = Ledger()
     led.apply(fill("buy", "1", "100"))
     led.apply(fill("sell", "1", close_price, fee=fee))

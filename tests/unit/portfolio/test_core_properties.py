@@ -32,9 +32,7 @@ def fill_streams(draw: st.DrawFn) -> list[Fill]:
     return out
 
 
-def _fill(
-    fid: str, who: str, sym: str, side: Side, q: D, p: D, fee: D, internal: bool, ts: int
-) -> Fill:
+def _fill(fid: str, who: str, sym: str, side: Side, q: D, p: D, fee: D, internal: bool, ts: int) -> Fill:
     return Fill(
         fill_id=fid,
         strategy=who,

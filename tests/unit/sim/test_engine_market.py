@@ -105,9 +105,7 @@ def test_volatility_is_crypto_like(symbol: str) -> None:
     assert 0.0002 < mean_abs_move < 0.002  # 0.02%..0.2% per minute
 
 
-@pytest.mark.parametrize(
-    ("symbol", "price"), [("BTC-USD", 65_000), ("ETH-USD", 3_200), ("SOL-USD", 150)]
-)
+@pytest.mark.parametrize(("symbol", "price"), [("BTC-USD", 65_000), ("ETH-USD", 3_200), ("SOL-USD", 150)])
 def test_quotes_are_realistic_and_a_few_bps_wide(symbol: str, price: float) -> None:
     eng = SimEngine(EngineConfig(history_s=600), START)
     for _ in range(50):

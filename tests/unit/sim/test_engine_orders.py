@@ -22,9 +22,7 @@ def _mkt(cid: str, side: Side, qty: str, symbol: str = "BTC-USD") -> OrderReques
     return OrderRequest(cid, symbol, side, Decimal(qty))
 
 
-def _lim(
-    cid: str, side: Side, qty: str, price: Decimal, kind: OrderType = OrderType.LIMIT
-) -> OrderRequest:
+def _lim(cid: str, side: Side, qty: str, price: Decimal, kind: OrderType = OrderType.LIMIT) -> OrderRequest:
     return OrderRequest(cid, "BTC-USD", side, Decimal(qty), kind, price)
 
 
@@ -193,9 +191,7 @@ def test_cancel_removes_a_resting_order_and_is_idempotent() -> None:
         (OrderRequest("", "BTC-USD", Side.BUY, Decimal(1)), "client_order_id"),
     ],
 )
-def test_bad_requests_are_rejected_naming_the_field_and_store_nothing(
-    req: OrderRequest, words: str
-) -> None:
+def test_bad_requests_are_rejected_naming_the_field_and_store_nothing(req: OrderRequest, words: str) -> None:
     eng = _engine()
     with pytest.raises(OrderRejected, match=words):
         eng.submit("a", req)

@@ -32,9 +32,7 @@ ops = st.lists(st.one_of(submit_op, advance_op, cancel_op), max_size=40)
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=ops, seed=st.integers(0, 1000))
-def test_money_is_conserved_and_client_ids_never_duplicate(
-    ops: list[tuple[Any, ...]], seed: int
-) -> None:
+def test_money_is_conserved_and_client_ids_never_duplicate(ops: list[tuple[Any, ...]], seed: int) -> None:
     cfg = EngineConfig(seed=seed, history_s=0, accounts=("a",))
     eng = SimEngine(cfg, START)
     first_venue_id: dict[str, str] = {}
@@ -54,9 +52,7 @@ def test_money_is_conserved_and_client_ids_never_duplicate(
                 step = (eng.mark(symbol) * Decimal("0.0001")).quantize(inst.price_increment)
                 raw = eng.mark(symbol) + offset * max(step, inst.price_increment)
                 price = (raw / inst.price_increment).to_integral_value() * inst.price_increment
-            order, _ = eng.submit(
-                "a", OrderRequest(cid, symbol, side, units * inst.min_size, kind, price)
-            )
+            order, _ = eng.submit("a", OrderRequest(cid, symbol, side, units * inst.min_size, kind, price))
             first_venue_id.setdefault(cid, order.venue_order_id)
             assert order.venue_order_id == first_venue_id[cid]
 

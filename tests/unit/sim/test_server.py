@@ -18,9 +18,7 @@ KEY = {"X-API-Key": "k"}
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    settings = SimSettings(
-        history_hours=0.1, api_keys=[SecretStr("k")], start_ts=1_800_000_000 * 10**9
-    )
+    settings = SimSettings(history_hours=0.1, api_keys=[SecretStr("k")], start_ts=1_800_000_000 * 10**9)
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -78,9 +78,7 @@ def test_alpha_opposite_cross_exits_a_long() -> None:
     k = first_cross(up_down, 9, 21)
     s = alpha(size="1", trade_usd=None)
     acts = [(i, s.on_candle(c, ctx("1"))) for i, c in enumerate(candles(up_down))]
-    assert [(i, a) for i, a in acts if a] == [
-        (k, (Target(qty=Decimal(0), reason="opposite ema cross"),))
-    ]
+    assert [(i, a) for i, a in acts if a] == [(k, (Target(qty=Decimal(0), reason="opposite ema cross"),))]
 
 
 # ---------------------------------------------------------------- macd_momentum
@@ -127,9 +125,7 @@ def test_momentum_histogram_turning_up_above_trend_goes_long() -> None:
             (
                 Target(
                     qty=Decimal(2),
-                    bracket=Bracket(
-                        take_profit=dec(px + px * 0.03), stop_loss=dec(px - px * 0.015)
-                    ),
+                    bracket=Bracket(take_profit=dec(px + px * 0.03), stop_loss=dec(px - px * 0.015)),
                     reason="macd histogram turned up above trend",
                 ),
             ),
@@ -144,9 +140,7 @@ def test_momentum_exits_a_long_when_price_crosses_below_trend() -> None:
         s.on_candle(x, ctx("1"))
     ema_now = s.trend.value
     below = candle(70, ema_now - 1.0, interval="5s")
-    assert s.on_candle(below, ctx("1")) == (
-        Target(qty=Decimal(0), reason="price crossed the trend ema"),
-    )
+    assert s.on_candle(below, ctx("1")) == (Target(qty=Decimal(0), reason="price crossed the trend ema"),)
 
 
 # ---------------------------------------------------------------- bb_mean_reversion

@@ -96,9 +96,7 @@ def test_trend_long_exits_on_rsi_reversal() -> None:
     closes = uptrend()
     feed(s, closes, position="0.001")
     down = [closes[-1] * (1 - 0.002 * (i + 1)) for i in range(10)]
-    acts = [
-        s.on_candle(candle(30 + i, c, interval="15s"), ctx("0.001")) for i, c in enumerate(down)
-    ]
+    acts = [s.on_candle(candle(30 + i, c, interval="15s"), ctx("0.001")) for i, c in enumerate(down)]
     rsi = talib.RSI(np.array(closes + down), 14)[30:]
     k = int(np.argmax(rsi < 50))
     assert rsi[k] < 50
@@ -152,10 +150,7 @@ def _expected_strength() -> float:
 
 def test_renko_bullish_divergence_goes_long_with_strength() -> None:
     s = renko()
-    out = [
-        s.on_candle(candle(i, px, interval="15s", high=px, low=px), ctx())
-        for i, px in enumerate(PATH)
-    ]
+    out = [s.on_candle(candle(i, px, interval="15s", high=px, low=px), ctx()) for i, px in enumerate(PATH)]
     strength = _expected_strength()
     assert strength >= 0.3
     assert out[:3] == [(), (), ()]
@@ -180,10 +175,7 @@ def test_renko_bullish_divergence_goes_long_with_strength() -> None:
 
 def test_renko_weak_divergence_is_ignored() -> None:
     s = renko(min_divergence_strength=min(1.0, _expected_strength() + 0.01))
-    out = [
-        s.on_candle(candle(i, px, interval="15s", high=px, low=px), ctx())
-        for i, px in enumerate(PATH)
-    ]
+    out = [s.on_candle(candle(i, px, interval="15s", high=px, low=px), ctx()) for i, px in enumerate(PATH)]
     assert out == [(), (), (), ()]
 
 

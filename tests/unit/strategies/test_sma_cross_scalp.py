@@ -54,9 +54,7 @@ def test_cross_above_sma_sends_an_expiring_limit_buy_at_last_sized_in_dollars() 
 
 def test_no_buy_without_a_cross() -> None:
     s = scalp()
-    assert [
-        a for c in candles([100.0] * 19 + [101.0, 102.0, 103.0]) for a in s.on_candle(c, ctx())
-    ] == []
+    assert [a for c in candles([100.0] * 19 + [101.0, 102.0, 103.0]) for a in s.on_candle(c, ctx())] == []
 
 
 def test_fill_offers_a_limit_sell_at_or_above_entry() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tradebus.venues.sim.server import serve
 from tradebus.settings import load
+from tradebus.venues.sim.server import serve
 from tradebus.venues.sim.settings import SimSettings
 
 

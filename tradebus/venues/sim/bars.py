@@ -88,7 +88,5 @@ class BarStore:
         ts_open = (bucket[starts] * interval_ns).tolist()
         return [
             CandleRow(t, o, h, lo, c, v, n)
-            for t, o, h, lo, c, v, n in zip(
-                ts_open, opens, highs, lows, closes, vols, counts, strict=True
-            )
+            for t, o, h, lo, c, v, n in zip(ts_open, opens, highs, lows, closes, vols, counts, strict=True)
         ]

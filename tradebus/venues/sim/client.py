@@ -102,9 +102,7 @@ class SimFeed:
 
     venue = VENUE
 
-    def __init__(
-        self, base_url: str, *, timeout_s: float = 10.0, max_backoff_s: float = 5.0
-    ) -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, max_backoff_s: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
         self._max_backoff_s = max_backoff_s
@@ -129,9 +127,7 @@ class SimFeed:
     ) -> Sequence[Candle]:
         """Closed candles oldest first; more than 10 000 are fetched in pages, newest first."""
         if interval not in INTERVAL_SECONDS:
-            raise VenueError(
-                f"interval {interval!r} is unknown; known: {', '.join(INTERVAL_SECONDS)}"
-            )
+            raise VenueError(f"interval {interval!r} is unknown; known: {', '.join(INTERVAL_SECONDS)}")
         if limit < 1:
             raise VenueError(f"limit must be >= 1, got {limit}")
         pages: list[list[Candle]] = []

@@ -255,9 +255,7 @@ class SimEngine:
         acct.orders[order.client_order_id] = order
         events: list[AccountEvent] = []
         buy = req.side is Side.BUY
-        crosses = req.type is OrderType.MARKET or (
-            price_ticks >= m.ask_t if buy else price_ticks <= m.bid_t
-        )
+        crosses = req.type is OrderType.MARKET or (price_ticks >= m.ask_t if buy else price_ticks <= m.bid_t)
         if req.type is OrderType.POST_ONLY and crosses:
             order.status = OrderStatus.REJECTED
             order.reason = "post-only order would cross the book"
@@ -285,18 +283,14 @@ class SimEngine:
             raise OrderRejected(f"client_order_id must be 1..{MAX_CLIENT_ORDER_ID} characters")
         m = self._markets.get(req.symbol)
         if m is None:
-            raise OrderRejected(
-                f"symbol {req.symbol!r} is unknown; known: {', '.join(self._markets)}"
-            )
+            raise OrderRejected(f"symbol {req.symbol!r} is unknown; known: {', '.join(self._markets)}")
         inst = m.instrument
         if not req.qty.is_finite() or req.qty <= ZERO:
             raise OrderRejected(f"qty must be > 0, got {req.qty}")
         if req.qty < inst.min_size:
             raise OrderRejected(f"qty {req.qty} is below min_size {inst.min_size} of {inst.symbol}")
         if req.qty % inst.size_increment:
-            raise OrderRejected(
-                f"qty {req.qty} is not a multiple of size_increment {inst.size_increment}"
-            )
+            raise OrderRejected(f"qty {req.qty} is not a multiple of size_increment {inst.size_increment}")
         if req.type is OrderType.MARKET:
             if req.price is not None:
                 raise OrderRejected("price must not be set for market orders")
@@ -310,9 +304,7 @@ class SimEngine:
             )
         return m
 
-    def _take(
-        self, m: _Market, order: Order, limit_ticks: int | None, out: list[AccountEvent]
-    ) -> None:
+    def _take(self, m: _Market, order: Order, limit_ticks: int | None, out: list[AccountEvent]) -> None:
         """Walk the synthetic levels on the far side, taker fills, up to `limit_ticks`."""
         buy = order.side is Side.BUY
         gap = m.gap_ticks()
@@ -324,9 +316,7 @@ class SimEngine:
             price_t = best + lvl * gap if buy else best - lvl * gap
             if price_t <= 0:
                 break
-            if limit_ticks is not None and (
-                price_t > limit_ticks if buy else price_t < limit_ticks
-            ):
+            if limit_ticks is not None and (price_t > limit_ticks if buy else price_t < limit_ticks):
                 break
             avail = unit * (lvl + 1)
             if skip >= avail:
@@ -420,9 +410,7 @@ class SimEngine:
 
     def quote(self, symbol: str) -> MarketQuote:
         m = self._market(symbol)
-        return MarketQuote(
-            symbol, m.bid_t * m.inc_f, m.ask_t * m.inc_f, m.last, m.last_qty, self.now_ns
-        )
+        return MarketQuote(symbol, m.bid_t * m.inc_f, m.ask_t * m.inc_f, m.last, m.last_qty, self.now_ns)
 
     def quotes(self) -> list[MarketQuote]:
         now = self.now_ns

@@ -39,9 +39,7 @@ WS_BAD_KEY = 4401
 class SimClock:
     """Sim time: `start_ns` plus `speed` times the wall time elapsed since construction."""
 
-    def __init__(
-        self, start_ns: int, speed: float, mono: Callable[[], int] = time.monotonic_ns
-    ) -> None:
+    def __init__(self, start_ns: int, speed: float, mono: Callable[[], int] = time.monotonic_ns) -> None:
         self.start_ns, self.speed, self._mono = start_ns, speed, mono
         self._mono0 = mono()
 
@@ -183,9 +181,7 @@ def _install_faults(app: FastAPI, settings: SimSettings) -> None:
         return
 
     @app.middleware("http")
-    async def faults(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def faults(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         path = request.url.path
         if path.startswith("/api/") and path != "/api/v1/health":
             if settings.latency_ms > 0:
@@ -257,9 +253,7 @@ def _add_market_routes(app: FastAPI) -> None:
         end: Annotated[int | None, Query(ge=0)] = None,
     ) -> Response:
         if interval not in INTERVAL_SECONDS:
-            raise OrderRejected(
-                f"interval {interval!r} is unknown; known: {', '.join(INTERVAL_SECONDS)}"
-            )
+            raise OrderRejected(f"interval {interval!r} is unknown; known: {', '.join(INTERVAL_SECONDS)}")
         rows = ex.engine.candles(symbol, INTERVAL_SECONDS[interval] * 1_000_000_000, limit, end)
         inst = ex.instruments[symbol]
         p, s = inst.price_increment, inst.size_increment
@@ -341,15 +335,12 @@ def _add_account_routes(app: FastAPI) -> None:
             "cash": dec_str(view.cash),
             "equity": dec_str(view.equity),
             "positions": {
-                s: {"qty": dec_str(q), "avg_price": dec_str(a)}
-                for s, (q, a) in view.positions.items()
+                s: {"qty": dec_str(q), "avg_price": dec_str(a)} for s, (q, a) in view.positions.items()
             },
         }
 
 
-async def _connection(
-    ws: WebSocket, queue: asyncio.Queue[str], on_text: Callable[[str], None]
-) -> None:
+async def _connection(ws: WebSocket, queue: asyncio.Queue[str], on_text: Callable[[str], None]) -> None:
     """Send what arrives on `queue` and hand what the peer sends to `on_text`, until either side
     stops (the peer left, or a send failed)."""
     async with anyio.create_task_group() as tg:
