@@ -135,6 +135,7 @@ class Execution:
                     error=str(exc),
                 )
                 return await self._lookup(req.client_order_id)
+            log.warning("venue rejected order", client_order_id=req.client_order_id, error=str(exc))
             vo = VenueOrder(
                 client_order_id=req.client_order_id, venue_order_id="", symbol=req.symbol, side=req.side,
                 type=req.type, qty=req.qty, price=req.price, status=OrderStatus.REJECTED,

@@ -123,7 +123,8 @@ class NettingBook(Netting):
             old = self._orders.get(self._quotes.get(key, ""))
             live = old if old is not None and not old.terminal and not old.cancel_requested else None
             if live is not None and want is not None:
-                if live.price == want.price and live.qty == want.qty:
+                same_price = live.price == self._price(q.symbol, side, want.price)
+                if same_price and live.qty == self._tradable(q.symbol, want.qty):
                     continue  # unchanged: the resting order stays
             if live is not None:
                 self._cancel(live, out)
