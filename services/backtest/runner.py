@@ -50,7 +50,7 @@ class Result:
     fills: list[Fill] = field(default_factory=list)
     venue_fills: list[VenueFill] = field(default_factory=list)
     risk_events: list[RiskEvent] = field(default_factory=list)
-    #: orders decided after the last bar (no later price to execute them at)
+    #: intents and orders decided after the last bar (no later price to execute them at)
     unexecuted: int = 0
     bars: int = 0
     cash: Decimal = ZERO
@@ -229,7 +229,12 @@ class Backtest:
     def close_candle(self, candle: Candle) -> None:
         for host in self.hosts:
             if candle.symbol in host.contexts:
-                self.inbox.extend(host.on_candle(candle))
+                envs = host.on_candle(candle)
+                if self.accepting:
+                    self.inbox.extend(envs)
+                else:  # after the data: recorded, not acted on (no market to act in)
+                    self.result.intents.extend(envs)
+                    self.result.unexecuted += len(envs)
         self._drain()
 
     def quiet(self) -> bool:
@@ -258,7 +263,7 @@ class Backtest:
     def finish(self, ts: np.ndarray, equity: np.ndarray, exposed: np.ndarray, **extra: Any) -> Result:
         res = self.result
         res.ts, res.equity, res.exposed = ts, equity, exposed
-        res.unexecuted = len(self.outbox)
+        res.unexecuted += len(self.outbox)
         res.cash = self.cash
         res.interval = next(iter(self.bars.values())).interval
         for k, v in extra.items():
