@@ -57,8 +57,8 @@ class SmaCross(Strategy[SmaCrossParams]):
         self.prev = diff
         if prev is None:
             return ()
-        if prev <= 0 < diff:
+        if prev < 0 < diff:
             return (Target(qty=p.size, reason="fast crossed above slow"),)
-        if prev >= 0 > diff:
+        if prev > 0 > diff:
             return (Target(qty=-p.size, reason="fast crossed below slow"),)
         return ()
