@@ -54,7 +54,10 @@ def _panel(img: np.ndarray, y: np.ndarray, top: int, height: int, color: tuple[i
     lo, hi = float(np.min(y)), float(np.max(y))
     span = hi - lo or 1.0
     mins, maxs = _downsample(y, width)
-    row = lambda v: top + (height - 1) - np.round((v - lo) / span * (height - 1)).astype(np.int64)  # noqa: E731
+
+    def row(v: np.ndarray) -> np.ndarray:
+        return top + (height - 1) - np.round((v - lo) / span * (height - 1)).astype(np.int64)
+
     r_min, r_max = row(mins), row(maxs)
     zero = int(row(np.array([min(max(0.0, lo), hi)]))[0])
     prev = None
@@ -84,7 +87,12 @@ def render_png(equity: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _svg_path(y: np.ndarray, top: float, height: float, width: float, left: float) -> str:

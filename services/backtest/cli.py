@@ -44,10 +44,21 @@ def _time(text: str | None) -> int | None:
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("backtest", help="backtest strategies over history")
-    p.add_argument("--strategy", action="append", required=True, metavar="KIND[@NAME]",
-                   help="strategy class spec (builtin, file.py:Class, rules:x.yaml); repeat for several")
-    p.add_argument("--params", nargs="*", action="extend", default=[], metavar="K=V",
-                   help="strategy params; with several strategies prefix with NAME. (NAME.k=v)")
+    p.add_argument(
+        "--strategy",
+        action="append",
+        required=True,
+        metavar="KIND[@NAME]",
+        help="strategy class spec (builtin, file.py:Class, rules:x.yaml); repeat for several",
+    )
+    p.add_argument(
+        "--params",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="K=V",
+        help="strategy params; with several strategies prefix with NAME. (NAME.k=v)",
+    )
     p.add_argument("--data", action="append", default=[], metavar="FILE", help="CSV or Parquet bars")
     p.add_argument("--venue", default="sim")
     p.add_argument("--symbol", action="append", default=[])
@@ -101,7 +112,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _history(url: str, venue: str, symbol: str, interval: str, start: int | None, end: int | None) -> Bars:
+async def _history(
+    url: str, venue: str, symbol: str, interval: str, start: int | None, end: int | None
+) -> Bars:
     """Candles from marketdata's `md.history`, paged backwards 10,000 at a time."""
     from prometheus_client import CollectorRegistry
 
@@ -112,7 +125,7 @@ async def _history(url: str, venue: str, symbol: str, interval: str, start: int 
         got: dict[int, Any] = {}
         cursor = end
         while True:
-            req = HistoryRequest(venue=venue, symbol=symbol, interval=interval, limit=10_000, end=cursor)  # type: ignore[arg-type]
+            req = HistoryRequest(venue=venue, symbol=symbol, interval=interval, limit=10_000, end=cursor)
             reply = await bus.request(MD_HISTORY, req, HistoryReply, timeout=30)
             if reply.error:
                 raise DataError(f"md.history: {reply.error}")
@@ -133,11 +146,15 @@ def _load(args: argparse.Namespace) -> list[Bars]:
     start, end = _time(args.start), _time(args.end)
     if args.data:
         syms = args.symbol or [None] * len(args.data)
-        return [load_file(f, s, args.timeframe).slice(start, end) for f, s in zip(args.data, syms, strict=False)]
+        return [
+            load_file(f, s, args.timeframe).slice(start, end) for f, s in zip(args.data, syms, strict=False)
+        ]
     if not args.symbol or not args.timeframe:
         raise ConfigError("give --data FILE, or --symbol and --timeframe (history over NATS)")
     interval_ns(args.timeframe)
-    return [asyncio.run(_history(_nats_url(args), args.venue, s, args.timeframe, start, end)) for s in args.symbol]
+    return [
+        asyncio.run(_history(_nats_url(args), args.venue, s, args.timeframe, start, end)) for s in args.symbol
+    ]
 
 
 def _nats_url(args: argparse.Namespace) -> str:
@@ -175,7 +192,9 @@ def _single(args: argparse.Namespace, bars: list[Bars]) -> int:
     (out / "equity.png").write_bytes(render_png(res.equity))
     title = f"{', '.join(args.strategy)} on {', '.join(b.symbol for b in bars)}"
     (out / "report.html").write_text(render_html(res.equity, title, text))
-    sys.stdout.write(f"{text}\n\n{len(res.ts):,} bars in {elapsed:.2f}s ({len(res.ts) / elapsed:,.0f} bars/s)\n")
+    sys.stdout.write(
+        f"{text}\n\n{len(res.ts):,} bars in {elapsed:.2f}s ({len(res.ts) / elapsed:,.0f} bars/s)\n"
+    )
     sys.stdout.write(f"reports: {out}/ (summary.txt, {trades_path.name}, equity.png, report.html)\n")
     return 0
 
@@ -190,7 +209,9 @@ def _sweep(args: argparse.Namespace, bars: list[Bars]) -> int:
     combos = expand_grid(grid)
     shipped = tuple(payload(b) for b in bars)
     jobs = [
-        BacktestJob(job_id=f"{i}", strategies=_strategies(args, combo), bars=shipped, settings=_settings(args))
+        BacktestJob(
+            job_id=f"{i}", strategies=_strategies(args, combo), bars=shipped, settings=_settings(args)
+        )
         for i, combo in enumerate(combos)
     ]
     started = time.perf_counter()
@@ -223,7 +244,9 @@ async def _sweep_nats(url: str, jobs: list[BacktestJob], timeout: float = 3600.0
     try:
         tag = uuid.uuid4().hex[:8]
         sent = [j.model_copy(update={"job_id": f"{tag}-{j.job_id}"}) for j in jobs]
-        return list(await asyncio.gather(*(bus.request(BACKTEST_JOB, j, BacktestReply, timeout) for j in sent)))
+        return list(
+            await asyncio.gather(*(bus.request(BACKTEST_JOB, j, BacktestReply, timeout) for j in sent))
+        )
     finally:
         await bus.close()
 

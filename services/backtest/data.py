@@ -85,7 +85,9 @@ def make_bars(
         raise DataError(f"no bars for {symbol}")
     bad = np.flatnonzero(np.diff(ts) <= 0)
     if len(bad):
-        raise DataError(f"ts must be strictly increasing; row {int(bad[0]) + 1} is not after row {int(bad[0])}")
+        raise DataError(
+            f"ts must be strictly increasing; row {int(bad[0]) + 1} is not after row {int(bad[0])}"
+        )
     for name, col in zip(_OHLC, cols, strict=True):
         bad = np.flatnonzero(~np.isfinite(col) | (col <= 0))
         if len(bad):
@@ -94,7 +96,9 @@ def make_bars(
     bad = np.flatnonzero((h_ < np.maximum(o_, c_)) | (l_ > np.minimum(o_, c_)))
     if len(bad):
         i = int(bad[0])
-        raise DataError(f"row {i}: high/low do not bound open/close (o={o_[i]} h={h_[i]} l={l_[i]} c={c_[i]})")
+        raise DataError(
+            f"row {i}: high/low do not bound open/close (o={o_[i]} h={h_[i]} l={l_[i]} c={c_[i]})"
+        )
     name = interval or infer_interval(ts)
     if name not in INTERVAL_SECONDS:
         raise DataError(f"interval {name!r} is unknown; known: {', '.join(INTERVAL_SECONDS)}")
@@ -130,7 +134,11 @@ def load_file(path: str | Path, symbol: str | None = None, interval: str | None 
     if not p.exists():
         raise DataError(f"data file {p} does not exist")
     try:
-        df = pl.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pl.read_csv(p, try_parse_dates=True)
+        df = (
+            pl.read_parquet(p)
+            if p.suffix.lower() in (".parquet", ".pq")
+            else pl.read_csv(p, try_parse_dates=True)
+        )
     except Exception as exc:
         raise DataError(f"{p}: cannot read ({exc})") from None
     lower = {c.lower(): c for c in df.columns}
@@ -150,7 +158,8 @@ def load_file(path: str | Path, symbol: str | None = None, interval: str | None 
     cols = [df[lower[c]].cast(pl.Float64).to_numpy()[order] for c in _OHLC]
     vol = df[lower["volume"]].cast(pl.Float64).to_numpy()[order] if "volume" in lower else None
     try:
-        return make_bars(symbol, ts[order], *cols, vol, interval=interval)
+        o, h, lo, c = cols
+        return make_bars(symbol, ts[order], o, h, lo, c, vol, interval=interval)
     except DataError as exc:
         raise DataError(f"{p}: {exc}") from None
 

@@ -69,8 +69,16 @@ def build_config(strategies: Sequence[StrategyJob], settings: Mapping[str, Any])
 
 def bars_of(job: BacktestJob) -> list[Bars]:
     out = [
-        make_bars(b.symbol, np.array(b.ts, np.int64), np.array(b.open), np.array(b.high), np.array(b.low),
-                  np.array(b.close), np.array(b.volume) if b.volume else None, b.interval)  # fmt: skip
+        make_bars(
+            b.symbol,
+            np.array(b.ts, np.int64),
+            np.array(b.open),
+            np.array(b.high),
+            np.array(b.low),
+            np.array(b.close),
+            np.array(b.volume) if b.volume else None,
+            b.interval,
+        )
         for b in job.bars
     ]
     if job.data_path:
@@ -82,9 +90,9 @@ def bars_of(job: BacktestJob) -> list[Bars]:
 
 def payload(bars: Bars) -> BarsPayload:
     return BarsPayload(
-        symbol=bars.symbol, interval=bars.interval, ts=tuple(bars.ts.tolist()), open=tuple(bars.open.tolist()),
-        high=tuple(bars.high.tolist()), low=tuple(bars.low.tolist()), close=tuple(bars.close.tolist()),
-        volume=tuple(bars.volume.tolist()),
+        symbol=bars.symbol, interval=bars.interval, ts=tuple(bars.ts.tolist()),
+        open=tuple(bars.open.tolist()), high=tuple(bars.high.tolist()), low=tuple(bars.low.tolist()),
+        close=tuple(bars.close.tolist()), volume=tuple(bars.volume.tolist()),
     )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from proto import Candle
+from proto import Candle, Interval
 
 if TYPE_CHECKING:
     from services.backtest.runner import Backtest, Progress, Result
@@ -26,7 +26,7 @@ def path_prices(o: float, h: float, lo: float, c: float, mode: str) -> tuple[flo
     return (lo, h, c) if low_first else (h, lo, c)
 
 
-def candle(venue: str, symbol: str, interval: str, ts: int, o: float, h: float, lo: float, c: float,
+def candle(venue: str, symbol: str, interval: Interval, ts: int, o: float, h: float, lo: float, c: float,
            v: float) -> Candle:  # fmt: skip
     return Candle.model_construct(
         venue=venue, symbol=symbol, interval=interval, ts_open=ts, open=o, high=h, low=lo, close=c,
@@ -38,7 +38,14 @@ def run_general(bt: Backtest, progress: Progress | None = None) -> Result:
     cfg = bt.cfg
     syms = list(bt.bars)
     cols = {
-        s: (b.ts.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist(), b.volume.tolist())
+        s: (
+            b.ts.tolist(),
+            b.open.tolist(),
+            b.high.tolist(),
+            b.low.tolist(),
+            b.close.tolist(),
+            b.volume.tolist(),
+        )
         for s, b in bt.bars.items()
     }
     step = {s: b.interval_ns for s, b in bt.bars.items()}
@@ -59,7 +66,7 @@ def run_general(bt: Backtest, progress: Progress | None = None) -> Result:
                 bt.close_candle(prev)
             bt.tick_hosts(s, t, wants_only=True)
         for s in group:
-            ts_, o, h, lo, c, v = cols[s]
+            _, o, h, lo, c, v = cols[s]
             i = ptr[s]
             iv = step[s]
             pts = path_prices(o[i], h[i], lo[i], c[i], cfg.intrabar)
@@ -68,7 +75,17 @@ def run_general(bt: Backtest, progress: Progress | None = None) -> Result:
                 last = j == 2
                 bt.point(s, pts[j], times[j], book_tick=not bt.quiet(), host_tick=False)
                 bt.tick_hosts(s, times[j], wants_only=not last)
-            pending[s] = candle(cfg.venue, s, bt.bars[s].interval, t, o[i], h[i], lo[i], c[i], v[i])
+            pending[s] = candle(
+                cfg.venue,
+                s,
+                bt.bars[s].interval,  # type: ignore[arg-type]
+                t,
+                o[i],
+                h[i],
+                lo[i],
+                c[i],
+                v[i],
+            )
             marks[s] = c[i]
             ptr[s] = i + 1
         equity[k] = bt.equity(marks)

@@ -65,8 +65,10 @@ def round_trips(fills: list[Fill]) -> list[Trade]:
                 entry = o.entry_notional / o.peak
                 exit_ = o.exit_notional / o.exit_qty
                 pnl = (exit_ - entry) * o.exit_qty * o.side - o.fees
-                out.append(Trade(f.strategy, f.symbol, o.side, o.peak, o.entry_ts, f.ts_event, entry, exit_, pnl,
-                                 o.fees))  # fmt: skip
+                trade = Trade(
+                    f.strategy, f.symbol, o.side, o.peak, o.entry_ts, f.ts_event, entry, exit_, pnl, o.fees
+                )
+                out.append(trade)
                 del book[key]
             q -= close
             if q == 0:
@@ -102,7 +104,11 @@ def summary(res: Result, trades: list[Trade]) -> dict[str, Any]:
     start = float(res.start_cash)
     end = float(eq[-1]) if len(eq) else start
     years = (int(res.ts[-1]) - int(res.ts[0])) / 1e9 / YEAR_S if len(res.ts) > 1 else 0.0
-    rets = np.diff(np.concatenate(([start], eq))) / np.concatenate(([start], eq[:-1])) if len(eq) else np.zeros(0)
+    rets = (
+        np.diff(np.concatenate(([start], eq))) / np.concatenate(([start], eq[:-1]))
+        if len(eq)
+        else np.zeros(0)
+    )
     per_year = YEAR_S / INTERVAL_SECONDS[res.interval]
     sd = float(rets.std()) if len(rets) > 1 else 0.0
     down = rets[rets < 0]
@@ -114,7 +120,7 @@ def summary(res: Result, trades: list[Trade]) -> dict[str, Any]:
     return {
         "start": res.ts[0] if len(res.ts) else 0,
         "end": res.ts[-1] if len(res.ts) else 0,
-        "bars": int(len(eq)),
+        "bars": len(eq),
         "start_equity": start,
         "end_equity": end,
         "return_pct": 100 * total,

@@ -26,7 +26,6 @@ from services.execution.core import Decision, NettingBook
 from services.signals.core import StrategyHost
 from tradebus.bus import decode
 
-
 TREND = "tests.unit.backtest.strategies:Trend"
 
 
@@ -73,7 +72,11 @@ def reference(cfg: BacktestConfig, bars: Bars) -> tuple[list[IntentEnvelope], li
                 intents.append(msg)
                 act(book.on_intent(msg.intent, None, now))
             elif kind == "venue":
-                act(book.on_venue_fill(msg, now) if hasattr(msg, "venue_fill_id") else book.on_order_update(msg, now))
+                act(
+                    book.on_venue_fill(msg, now)
+                    if hasattr(msg, "venue_fill_id")
+                    else book.on_order_update(msg, now)
+                )
             elif kind == "fill":
                 fills.append(msg)
                 for h in hosts:
@@ -90,7 +93,9 @@ def reference(cfg: BacktestConfig, bars: Bars) -> tuple[list[IntentEnvelope], li
         inbox.extend(("venue", e) for _, e in engine.move(bars.symbol, price, ts).account)
         deliver()
         bid, ask = engine.bid_ask(bars.symbol)
-        t = wire(Tick(venue=cfg.venue, symbol=bars.symbol, bid=bid, ask=ask, last=(bid + ask) / 2, ts_event=ts))
+        t = wire(
+            Tick(venue=cfg.venue, symbol=bars.symbol, bid=bid, ask=ask, last=(bid + ask) / 2, ts_event=ts)
+        )
         act(book.on_tick(t.symbol, t.bid, t.ask, ts))
         deliver()
         if to_hosts:
