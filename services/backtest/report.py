@@ -64,7 +64,7 @@ def round_trips(fills: list[Fill]) -> list[Trade]:
             if o.qty == 0:
                 entry = o.entry_notional / o.peak
                 exit_ = o.exit_notional / o.exit_qty
-                pnl = (exit_ - entry) * o.exit_qty * o.side - o.fees
+                pnl = (o.exit_notional - o.entry_notional) * o.side - o.fees  # exact: no averages
                 trade = Trade(
                     f.strategy, f.symbol, o.side, o.peak, o.entry_ts, f.ts_event, entry, exit_, pnl, o.fees
                 )
