@@ -16,6 +16,7 @@ TARGETS: dict[str, str] = {
     "portfolio": "services.portfolio.service",
     "gateway": "services.gateway.service",
     "sim": "tradebus.venues.sim.__main__",
+    "backtest": "services.backtest.service",
 }
 
 
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run one service (joins NATS_URL / DATABASE_URL)")
     p_run.add_argument("service", choices=sorted(TARGETS))
     p_run.set_defaults(func=_run)
+    from services.backtest.cli import add_parser as add_backtest
+
+    add_backtest(sub)
     return parser
 
 
