@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run one service (joins NATS_URL / DATABASE_URL)")
     p_run.add_argument("service", choices=sorted(TARGETS))
     p_run.set_defaults(func=_run)
-    from services.backtest.cli import add_parser as add_backtest
+    from services.backtest.cli_args import add_parser as add_backtest
 
     add_backtest(sub)
     return parser
