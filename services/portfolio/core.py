@@ -278,6 +278,10 @@ class Ledger:
         known = self._last.get(symbol)
         return known[0] if known else None
 
+    def last_prices(self) -> dict[str, Decimal]:
+        """The last price of every symbol with one (a mark or a fill)."""
+        return {symbol: known[0] for symbol, known in sorted(self._last.items())}
+
     def figures(self, strategy: str | None = None, *, with_history: bool = False) -> Figures:
         """The figures of a strategy, or of the account when `strategy` is None or ACCOUNT.
 
