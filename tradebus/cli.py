@@ -8,6 +8,8 @@ import importlib
 import sys
 from collections.abc import Callable
 
+from tradebus import pnl_cli
+
 #: every `tradebus run` target -> the module whose `main()` starts it
 TARGETS: dict[str, str] = {
     "marketdata": "services.marketdata.service",
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run one service (joins NATS_URL / DATABASE_URL)")
     p_run.add_argument("service", choices=sorted(TARGETS))
     p_run.set_defaults(func=_run)
+    pnl_cli.add_parser(sub)
     return parser
 
 
