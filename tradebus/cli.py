@@ -8,6 +8,8 @@ import importlib
 import sys
 from collections.abc import Callable
 
+from tradebus import pnl_cli
+
 #: every `tradebus run` target -> the module whose `main()` starts it
 TARGETS: dict[str, str] = {
     "marketdata": "services.marketdata.service",
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     from services.backtest.cli_args import add_parser as add_backtest
 
     add_backtest(sub)
+    pnl_cli.add_parser(sub)
     return parser
 
 

@@ -29,7 +29,9 @@ async def run(rt: Runtime) -> None:
         ["interval"],
         registry=rt.registry,
     )
-    late_total = Gauge("tradebus_marketdata_late_ticks", "Ticks dropped as late", registry=rt.registry)
+    late_total = Counter(
+        "tradebus_marketdata_late_ticks_total", "Ticks dropped as late", registry=rt.registry
+    )
     last_tick = Gauge(
         "tradebus_marketdata_last_tick_timestamp_seconds",
         "Wall time of the last tick",
@@ -37,7 +39,7 @@ async def run(rt: Runtime) -> None:
     )
     venue_up = Gauge(
         "tradebus_venue_connected",
-        "1 while the venue feed delivers",
+        "1 while the venue feed delivers (a tick within the last 30 s)",
         ["venue"],
         registry=rt.registry,
     )
@@ -47,6 +49,9 @@ async def run(rt: Runtime) -> None:
     log.info("marketdata ready", venue=cfg.venue, symbols=symbols, intervals=cfg.intervals)
     seen = {"at": 0.0}
     rt.checks["feed"] = lambda: time.monotonic() - seen["at"] < 30
+    # observability: connected = the feed delivered lately; 0 from the start and after a silence
+    venue_up.labels(cfg.venue).set_function(lambda: 1.0 if seen["at"] and rt.checks["feed"]() else 0.0)
+    late_seen = {"n": 0}
 
     async def publish_closed(candles: list[Candle]) -> None:
         for c in candles:
@@ -58,13 +63,13 @@ async def run(rt: Runtime) -> None:
         async for tick in feed.ticks(symbols):
             seen["at"] = time.monotonic()
             ticks_total.inc()
-            venue_up.labels(cfg.venue).set(1)
             last_tick.set(time.time())
             await rt.bus.publish(md_tick(tick.venue, tick.symbol), tick)
             closed = agg.on_tick(tick)
             if closed:
                 await publish_closed(closed)
-                late_total.set(agg.late)
+                late_total.inc(agg.late - late_seen["n"])
+                late_seen["n"] = agg.late
 
     async def partials() -> None:
         while cfg.partial_every_s > 0:
