@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import structlog
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, disable_created_metrics
 
 from proto import Heartbeat
 from proto.subjects import heartbeat
@@ -100,6 +100,7 @@ async def run_service(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
 
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: they only add noise to every scrape
     registry = CollectorRegistry()
     Gauge("tradebus_service_up", "1 while the service runs", ["service"], registry=registry).labels(name).set(
         1
