@@ -8,7 +8,7 @@ than slowing the others; the page then reconnects and reloads its tables.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 #: the event names a stream carries
@@ -70,7 +70,7 @@ class Hub:
         for client in list(self._clients):
             self._drop(client)
 
-    async def stream(self, first: bytes = b"") -> AsyncIterator[bytes]:
+    async def stream(self, first: bytes = b"") -> AsyncGenerator[bytes, None]:
         """The frames of one client until it disconnects, falls behind, or the hub closes."""
         client = _Client(asyncio.Queue(self.queue_size))
         self._clients.add(client)
