@@ -5,12 +5,16 @@ dependency aliases (`Viewer`, `Operator`) are local to `create_app`.
 """
 
 from pathlib import Path as FilePath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from proto.queries import (
     EquityQuery,
@@ -67,6 +71,11 @@ WRITE: dict[int | str, dict[str, Any]] = {
     **UNAVAILABLE,
 }
 
+BODY: dict[int | str, dict[str, Any]] = {
+    **WRITE,
+    400: {"model": ErrorOut, "description": "the body is not JSON"},
+}
+
 
 def create_app(control: Control, tokens: Tokens, hub: Hub) -> FastAPI:
     app = FastAPI(
@@ -107,6 +116,22 @@ def create_app(control: Control, tokens: Tokens, hub: Hub) -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
         except (Unavailable, AuditUnavailable) as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """A 405 names every method of the path in `Allow`, not only those of the first route."""
+        if exc.status_code != status.HTTP_405_METHOD_NOT_ALLOWED:
+            return await http_exception_handler(request, exc)
+        path = request.url.path
+        allowed = sorted(
+            {
+                m
+                for r in app.router.routes
+                if isinstance(r, APIRoute) and r.path_regex.match(path)
+                for m in r.methods
+            }
+        )
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers={"Allow": ", ".join(allowed)})
 
     # -- page and health -----------------------------------------------------------------------
 
@@ -154,15 +179,18 @@ def create_app(control: Control, tokens: Tokens, hub: Hub) -> FastAPI:
         The strategy stays enabled: it may enter again on its next signal (disable it to stop it)."""
         return FlattenOut(strategy=name, intents=await guarded(control.flatten(name, who)))
 
-    @app.post(
-        "/api/strategies/{name}/{action}", response_model=StrategyOut, responses=WRITE, tags=["control"]
-    )
-    async def switch(name: Name, action: Literal["enable", "disable"], who: Operator) -> StrategyOut:
-        """Enable, or disable (execution sets its targets to 0; it may only reduce from then on)."""
-        cfg = await guarded(control.set_enabled(name, action == "enable", who))
+    @app.post("/api/strategies/{name}/enable", response_model=StrategyOut, responses=WRITE, tags=["control"])
+    async def enable(name: Name, who: Operator) -> StrategyOut:
+        cfg = await guarded(control.set_enabled(name, True, who))
         return StrategyOut.of(cfg, control.state_of(name))
 
-    @app.put("/api/strategies/{name}/dry-run", response_model=StrategyOut, responses=WRITE, tags=["control"])
+    @app.post("/api/strategies/{name}/disable", response_model=StrategyOut, responses=WRITE, tags=["control"])
+    async def disable(name: Name, who: Operator) -> StrategyOut:
+        """Execution sets its targets to 0 and cancels its quotes; from then on it may only reduce."""
+        cfg = await guarded(control.set_enabled(name, False, who))
+        return StrategyOut.of(cfg, control.state_of(name))
+
+    @app.put("/api/strategies/{name}/dry-run", response_model=StrategyOut, responses=BODY, tags=["control"])
     async def dry_run(name: Name, body: DryRunIn, who: Operator) -> StrategyOut:
         cfg = await guarded(control.set_dry_run(name, body.dry_run, who))
         return StrategyOut.of(cfg, control.state_of(name))
@@ -171,7 +199,7 @@ def create_app(control: Control, tokens: Tokens, hub: Hub) -> FastAPI:
         "/api/strategies/{name}/params",
         response_model=StrategyOut,
         responses={
-            **WRITE,
+            **BODY,
             409: {"model": ErrorOut, "description": "the strategy's class cannot be loaded to check them"},
         },
         tags=["control"],
@@ -200,7 +228,7 @@ def create_app(control: Control, tokens: Tokens, hub: Hub) -> FastAPI:
     @app.put(
         "/api/kill-switch",
         response_model=KillSwitchOut,
-        responses={k: v for k, v in WRITE.items() if k != 404},
+        responses={k: v for k, v in BODY.items() if k != 404},
         tags=["control"],
     )
     async def put_kill_switch(body: KillSwitchIn, who: Operator) -> KillSwitchOut:

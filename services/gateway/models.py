@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from proto import StrategyConfig
 
@@ -21,7 +21,7 @@ class Strict(BaseModel):
 class ParamsIn(Strict):
     """Parameters to change; merged over the current ones, then checked by the strategy's model."""
 
-    params: dict[str, JsonValue] = Field(min_length=1)
+    params: dict[str, Any] = Field(min_length=1)
 
 
 class DryRunIn(Strict):

@@ -24,7 +24,8 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("GET", "/api/strategies", None, VIEW),
     ("GET", "/api/strategies/{name}", None, VIEW),
     ("POST", "/api/strategies/{name}/flatten", None, OPERATE),
-    ("POST", "/api/strategies/{name}/{action}", None, OPERATE),
+    ("POST", "/api/strategies/{name}/enable", None, OPERATE),
+    ("POST", "/api/strategies/{name}/disable", None, OPERATE),
     ("PUT", "/api/strategies/{name}/dry-run", {"dry_run": False}, OPERATE),
     ("PUT", "/api/strategies/{name}/params", {"params": {"bb_period": 21}}, OPERATE),
     ("GET", "/api/kill-switch", None, VIEW),
@@ -59,7 +60,7 @@ def test_the_matrix_covers_every_api_route(gateway: Gateway) -> None:
 
 
 async def call(c: httpx.AsyncClient, method: str, path: str, body: Any, headers: dict[str, str]) -> int:
-    url = path.format(name=NAME, action="enable")
+    url = path.format(name=NAME)
     if path == "/api/events":  # a stream: the status line is enough
         async with c.stream(method, url, headers=headers) as r:
             return r.status_code
@@ -72,7 +73,7 @@ async def test_no_or_wrong_token_is_401(
     gateway: Gateway, method: str, path: str, body: Any, least: str
 ) -> None:
     async with gateway.client() as c:
-        url = path.format(name=NAME, action="enable")
+        url = path.format(name=NAME)
         for headers in ({}, auth(OPERATOR + "x"), auth(VIEWER[:-1]), {"Authorization": f"Basic {OPERATOR}"}):
             r = await c.request(method, url, json=body, headers=headers)
             assert r.status_code == 401, (headers, r.text)
