@@ -128,7 +128,7 @@ def create_app(control: Control, tokens: Tokens, hub: Hub) -> FastAPI:
                 m
                 for r in app.router.routes
                 if isinstance(r, APIRoute) and r.path_regex.match(path)
-                for m in r.methods
+                for m in r.methods or ()
             }
         )
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers={"Allow": ", ".join(allowed)})
