@@ -22,8 +22,9 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from proto import IntentEnvelope, KillSwitch, OrderStatus, StrategyConfig, Tick
-from proto.queries import PositionsQuery, PositionsReply
+from proto.queries import OrdersQuery, OrdersReply, PositionsQuery, PositionsReply
 from proto.subjects import (
+    EXEC_ORDERS,
     EXEC_POSITIONS,
     KILL_SWITCH_KEY,
     KV_CONTROL,
@@ -313,6 +314,22 @@ async def run(rt: Runtime) -> None:
 
     rt.exit_stack.push_async_callback(on_shutdown)
     log.info("execution ready", venue=cfg.venue, symbols=sorted(instruments))
+    await serve_gateway_queries(ex)
+
+
+# -- read queries of the gateway (open orders) -------------------------------------------------
+
+
+async def serve_gateway_queries(ex: Execution) -> None:
+    """Answer `exec.query.orders`: the book's orders that are not terminal."""
+
+    async def open_orders(q: OrdersQuery) -> OrdersReply:
+        orders = ex.book.open_orders(ex.now)
+        if q.owner is not None:
+            orders = [o for o in orders if o.owner == q.owner]
+        return OrdersReply(orders=tuple(sorted(orders, key=lambda o: o.client_order_id)))
+
+    await ex.bus.serve(EXEC_ORDERS, OrdersQuery, open_orders, error_reply=lambda e: OrdersReply(error=e))
 
 
 def main() -> None:

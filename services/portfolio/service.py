@@ -11,13 +11,23 @@ from decimal import Decimal
 import structlog
 
 from proto import Fill, OrderUpdate, PositionUpdate, RiskEvent, Tick
-from proto.queries import FillsPage, FillsQuery, PnlQuery, PnlReply
-from proto.subjects import PORTFOLIO_FILLS, PORTFOLIO_PNL, TRADING
-from services.portfolio.core import ACCOUNT, Figures, Ledger
+from proto.queries import (
+    EquityPoint,
+    EquityQuery,
+    EquityReply,
+    FillsPage,
+    FillsQuery,
+    PnlQuery,
+    PnlReply,
+    RiskEventsQuery,
+    RiskEventsReply,
+)
+from proto.subjects import PORTFOLIO_EQUITY, PORTFOLIO_FILLS, PORTFOLIO_PNL, PORTFOLIO_RISK, TRADING
+from services.portfolio.core import ACCOUNT, EquitySnapshot, Figures, Ledger
 from services.portfolio.db import APP_ROLE, create_pool, migrate
 from services.portfolio.metrics import PortfolioMetrics
 from services.portfolio.settings import PortfolioSettings
-from services.portfolio.store import LedgerStore
+from services.portfolio.store import MAX_PAGE, LedgerStore
 from tradebus.bus import now_ns
 from tradebus.service import Runtime
 from tradebus.settings import load
@@ -120,6 +130,7 @@ async def run(rt: Runtime) -> None:
 
     rt.spawn(figures_loop(), "figures")
     rt.checks["postgres"] = lambda: not pool._closed
+    await serve_gateway_reads(rt, store)
 
 
 async def _connect(dsn: str):  # type: ignore[no-untyped-def]
@@ -133,6 +144,52 @@ async def _connect(dsn: str):  # type: ignore[no-untyped-def]
                 raise
             log.warning("postgres not ready; retrying", error=str(exc))
             await asyncio.sleep(1)
+
+
+# -- read queries of the gateway (risk events, equity history) ---------------------------------
+
+
+def thin(points: list[EquitySnapshot], at_most: int) -> list[EquitySnapshot]:
+    """At most `at_most` points, evenly spaced over the list; the first and last always kept."""
+    if len(points) <= at_most:
+        return points
+    step = (len(points) - 1) / (at_most - 1)
+    return [points[round(i * step)] for i in range(at_most)]
+
+
+async def serve_gateway_reads(rt: Runtime, store: LedgerStore) -> None:
+    """Answer `portfolio.query.risk` and `portfolio.query.equity` from Postgres."""
+
+    async def risk(q: RiskEventsQuery) -> RiskEventsReply:
+        events = await store.risk_events(q.limit if q.strategy is None else MAX_PAGE)
+        if q.strategy is not None:
+            events = [e for e in events if e.strategy == q.strategy][: q.limit]
+        return RiskEventsReply(events=tuple(events))
+
+    async def equity(q: EquityQuery) -> EquityReply:
+        by_book: dict[str, list[EquitySnapshot]] = {}
+        for row in await store.equity_history(q.strategy, q.since):
+            by_book.setdefault(row.strategy, []).append(row)
+        return EquityReply(
+            series={
+                name: tuple(
+                    EquityPoint(ts_event=r.ts_event, pnl=r.pnl, total_value=r.total_value)
+                    for r in thin(rows, q.max_points)
+                )
+                for name, rows in sorted(by_book.items())
+            }
+        )
+
+    await rt.bus.serve(
+        PORTFOLIO_RISK,
+        RiskEventsQuery,
+        risk,
+        queue="portfolio",
+        error_reply=lambda e: RiskEventsReply(error=e),
+    )
+    await rt.bus.serve(
+        PORTFOLIO_EQUITY, EquityQuery, equity, queue="portfolio", error_reply=lambda e: EquityReply(error=e)
+    )
 
 
 def main() -> None:
