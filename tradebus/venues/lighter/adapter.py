@@ -23,11 +23,16 @@ def lighter_exchange(
     sandbox: bool = False,
     credentials: Mapping[str, SecretStr] | None = None,
     options: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> Any:
     """ccxt's lighter, with ccxt's own builder fee turned off. Live trading needs credentials
     (`privateKey`) and options `accountIndex`, `apiKeyIndex` and `libraryPath` (the signer)."""
     return build_exchange(
-        "lighter", sandbox=sandbox, credentials=credentials, options={"builderFee": False, **(options or {})}
+        "lighter",
+        sandbox=sandbox,
+        credentials=credentials,
+        options={"builderFee": False, **(options or {})},
+        config=config,
     )
 
 
