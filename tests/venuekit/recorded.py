@@ -37,7 +37,11 @@ class RecordedTransport:
     requests: list[Request] = field(default_factory=list)
 
     def on(self, method: str, path: str, answer: Any) -> None:
-        self.routes[(method, path)] = answer if callable(answer) else (lambda _r, a=answer: a)
+        if callable(answer):
+            self.routes[(method, path)] = answer
+        else:
+            fixed: Any = answer
+            self.routes[(method, path)] = lambda _req: fixed
 
     async def __call__(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
         parts = urlsplit(url)

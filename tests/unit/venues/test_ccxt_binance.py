@@ -164,7 +164,7 @@ async def test_network_trouble_is_retryable(binance: Any) -> None:
 async def test_the_network_guard_stops_a_real_request(no_network: list[str]) -> None:
     ex = build_exchange("binance", options={"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False})
     try:
-        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever ccxt wraps it in
+        with pytest.raises(Exception):  # noqa: B017 - whatever ccxt wraps it in
             await asyncio.wait_for(ex.load_markets(), 10)
     finally:
         await ex.close()

@@ -240,7 +240,7 @@ class AlpacaTradingClient:
                 async with await _authenticated(self.stream_url, key, secret, listen) as ws:
                     async for raw in ws:
                         msg = json.loads(raw)
-                        if msg.get("stream") == "trade_updates":
+                        if isinstance(msg, dict) and msg.get("stream") == "trade_updates":
                             backoff.reset()
                             for event in parse.trade_update(msg):
                                 yield event
