@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run one service (joins NATS_URL / DATABASE_URL)")
     p_run.add_argument("service", choices=sorted(TARGETS))
     p_run.set_defaults(func=_run)
+    from tradebus import backfill
+
+    backfill.add_parser(sub)
     return parser
 
 
