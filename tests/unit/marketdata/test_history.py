@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,7 +64,7 @@ def test_gaps_and_candles_tile_the_span(ks: set[int], lo: int, span: int) -> Non
     assert missing.isdisjoint(present)
     assert missing | present == set(range(start, end, n))
     assert all(a < b for a, b in gaps)
-    assert all(b1 < a2 for (_, b1), (a2, _) in zip(gaps, gaps[1:], strict=False))  # merged, ordered
+    assert all(b1 < a2 for (_, b1), (a2, _) in pairwise(gaps))  # merged, ordered
 
 
 def test_fallback_aggregates_finer_candles_where_the_interval_has_none() -> None:
