@@ -10,7 +10,7 @@ candles is still emitted (the data is what the venue had); gap finding reports t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -112,15 +112,13 @@ class StaleTracker:
 
 
 def with_fallback(
-    interval: str, limit: int, exact: Sequence[Candle], finer: dict[str, Sequence[Candle]], now: int
+    interval: str, limit: int, exact: Sequence[Candle], finer: Mapping[str, Sequence[Candle]], now: int
 ) -> list[Candle]:
     """The newest `limit` candles of `interval`: the stored ones, with buckets they lack filled by
     aggregating the finest-available finer candles (coarsest finer interval first: 1m takes 30s,
     then 15s, ..., then 1s)."""
     got = {c.ts_open: c for c in exact}
     for iv in finer_intervals(interval):
-        if len(got) >= limit and min(got) <= min((c.ts_open for c in finer.get(iv, ())), default=min(got)):
-            break
         for c in aggregate(finer.get(iv, ()), interval, now):
             got.setdefault(c.ts_open, c)
     return [got[t] for t in sorted(got)][-limit:]
