@@ -74,7 +74,7 @@ async def test_dry_run_on_alpaca_recorded(alpaca: Any) -> None:  # noqa: F811
             ) -> Any:
                 return await original(symbol, interval, limit=limit, end=end or 1_767_800_000 * 10**9)
 
-            feed.candles = recorded_candles  # type: ignore[method-assign]
+            feed.candles = recorded_candles
             run = await run_sma_scalp(feed, client, "AAPL-USD", candles=48)
         finally:
             await client.aclose()  # type: ignore[attr-defined]
