@@ -127,3 +127,8 @@ def md_ticks(venue: str) -> str:
 
 def exec_positions(strategy: str) -> str:
     return f"exec.position.{_token(strategy)}.*"
+
+
+def feed_status_key(venue: str, symbol: str) -> str:
+    """Key of a symbol's `FeedStatus` in KV `control`."""
+    return f"feed.{_token(venue)}.{_token(symbol)}"

@@ -49,9 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("service", choices=sorted(TARGETS))
     p_run.set_defaults(func=_run)
     from services.backtest.cli_args import add_parser as add_backtest
+    from tradebus import backfill
 
     add_backtest(sub)
     pnl_cli.add_parser(sub)
+    backfill.add_parser(sub)
     return parser
 
 
