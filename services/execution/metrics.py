@@ -39,7 +39,7 @@ class Metrics:
         self.fills = Counter("tradebus_execution_fills_total", "Fills published", ["liquidity"], registry=r)
         self.drift = Gauge(
             "tradebus_reconciliation_drift",
-            "Symbols whose venue position the book could not explain at the last reconcile",
+            "Drift events (fills or positions the book could not explain) at the last reconcile",
             registry=r,
         )
         self.drift_events = Counter(

@@ -126,6 +126,8 @@ class Execution:
             self.metrics.fills.labels(f.liquidity.value).inc()
         for e in d.risk_events:
             self.metrics.rejections.labels(e.kind).inc()
+            if e.kind == "reconcile_drift":
+                self.metrics.drift_events.labels(e.symbol or "").inc()
 
     async def save(self, outbox: Sequence[Outgoing] = ()) -> None:
         start = time.perf_counter()
@@ -296,7 +298,6 @@ class Execution:
             drift = [e for e in d.risk_events if e.kind == "reconcile_drift"]
             self.metrics.drift.set(len(drift))
             for e in drift:
-                self.metrics.drift_events.labels(e.symbol or "").inc()
                 log.warning("reconcile drift", symbol=e.symbol, reason=e.reason)
             log.info("reconciled", replayed_fills=len(fills), since=since, open_orders=len(open_orders))
             await self.act(d)

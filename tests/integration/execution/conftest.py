@@ -81,7 +81,13 @@ class Instance:
 
     async def stop(self) -> None:
         self.stopping.set()
-        await asyncio.wait_for(self.task, 20)
+        done, _ = await asyncio.wait([self.task], timeout=20)
+        if not done:
+            for t in asyncio.all_tasks():
+                if t.get_name() in ("watch-kill", "watch-strategies", "execution-a"):
+                    t.print_stack()
+            raise AssertionError(f"execution {self.name} did not stop within 20 s")
+        await self.task
 
     def metric(self, name: str, **labels: str) -> float | None:
         return self.rt[0].registry.get_sample_value(name, labels) if self.rt else None
@@ -197,7 +203,9 @@ def target(
     )
 
 
-def run_subprocess_instance(nats_url: str, env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+def run_subprocess_instance(
+    nats_url: str, env: dict[str, str], name: str, capture: bool = False
+) -> subprocess.Popen[bytes]:
     """An execution instance as its own process (to be SIGKILLed)."""
     full = {
         **os.environ,
@@ -211,7 +219,7 @@ def run_subprocess_instance(nats_url: str, env: dict[str, str], name: str) -> su
         [sys.executable, "-m", "tradebus", "run", "execution"],
         env=full,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if capture else subprocess.DEVNULL,
     )
 
 
