@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from proto import OrderType, OrderUpdate, Quotes, Side, TargetPosition
+from proto import OrderStyle, OrderType, OrderUpdate, Quotes, Side, TargetPosition
 from services.execution.core.decision import Decision
 from services.execution.core.netting import NET, UNATTRIBUTED, ZERO, Netting, to_decimal
 from services.execution.core.orders import OrderRecord
@@ -265,8 +265,8 @@ class NettingBook(Netting):
         return out
 
     def kill(self, flatten: bool, now: int, reason: str = "") -> Decision:
-        """Cancel every order; block new ones. With `flatten`, every target goes to 0 and only
-        orders that reduce a position pass the gate."""
+        """Cancel every order; block new ones. With `flatten`, every target goes to 0 (traded at
+        market) and only orders that reduce a position pass the gate."""
         out = Decision()
         self._killed, self._flatten = True, flatten
         why = f"kill switch on (flatten={flatten}) {reason}".strip()
@@ -275,7 +275,8 @@ class NettingBook(Netting):
             self._cancel(rec, out)
         if flatten:
             for (st, sy), slot in sorted(self._slots.items()):
-                slot.target, slot.bracket = ZERO, None
+                # flatten at market: a strategy's resting-limit style could leave the exit unfilled
+                slot.target, slot.bracket, slot.style = ZERO, None, OrderStyle()
                 self._pos_update(st, sy, now, out)
             for sy in self.symbols():
                 self._replan(sy, now, out)
@@ -310,7 +311,7 @@ class NettingBook(Netting):
         out = Decision()
         listed = {vo.client_order_id for vo in open_orders}
         for vo in open_orders:
-            self._merge(out, self.on_order_update(vo, now))
+            out.merge(self.on_order_update(vo, now))
         for rec in list(self._orders.values()):
             if not rec.terminal and rec.client_order_id not in listed:
                 out.lookup.append(rec.client_order_id)
@@ -334,16 +335,6 @@ class NettingBook(Netting):
             self._pos_update(UNATTRIBUTED, sy, now, out)
             self._net_update(sy, now, out)
         return out
-
-    @staticmethod
-    def _merge(into: Decision, other: Decision) -> None:
-        into.fills += other.fills
-        into.submit += other.submit
-        into.cancel += other.cancel
-        into.lookup += other.lookup
-        into.order_updates += other.order_updates
-        into.positions += other.positions
-        into.risk_events += other.risk_events
 
     # ----------------------------------------------------------------- snapshot
     def snapshot(self) -> dict[str, Any]:

@@ -296,6 +296,18 @@ class Netting:
                     left -= take
             if left > 0:
                 alloc.append((UNATTRIBUTED, left))
+        lost = sum((q for st, q in alloc if st == UNATTRIBUTED), ZERO)
+        if lost > 0:  # a fill our orders cannot explain: corrected by booking, and reported
+            why = "is not ours" if rec is None else "over-fills it"
+            self._event(
+                out,
+                RiskKind.RECONCILE_DRIFT,
+                f"venue fill {fill.venue_fill_id} of order {fill.client_order_id} {why}; "
+                f"{lost} booked to {UNATTRIBUTED}",
+                now,
+                UNATTRIBUTED,
+                fill.symbol,
+            )
         fee_left, untracked = fill.fee, False
         for i, (st, q) in enumerate(alloc):
             fee = fee_left if i == len(alloc) - 1 else fill.fee * q / fill.qty
