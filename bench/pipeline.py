@@ -49,6 +49,7 @@ def start_chain(procs: Any, kind: str, nats_url: str, venue: str, n_symbols: int
         for role in ("exec", "sig", "md"):
             procs.python(f"relay-{role}", ["-m", "bench.relay", role, "--nats", nats_url, "--venue", venue])
         return
+
     def run(name: str, env: dict[str, str]) -> None:
         prof = os.environ.get("BENCH_PROFILE_DIR")
         pre = ["-m", "cProfile", "-o", f"{prof}/{name}.prof"] if prof else []
@@ -93,10 +94,14 @@ def prime(venue: str, procs: Any, timeout: float = 60.0) -> None:
         if res["offered"] and res["unserved"] == 0:
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the chain did not come up in {timeout}s (last round: {res['unserved']} unserved)")
+            raise TimeoutError(
+                f"the chain did not come up in {timeout}s (last round: {res['unserved']} unserved)"
+            )
 
 
-def one_run(kind: str, rate: float, seconds: float, wait: float, n_symbols: int, logdir: Path) -> dict[str, Any]:
+def one_run(
+    kind: str, rate: float, seconds: float, wait: float, n_symbols: int, logdir: Path
+) -> dict[str, Any]:
     with nats_server(store_dir=logdir / "nats") as nats_url, processes(logdir) as procs:
         port = free_port()
         venue = f"http://127.0.0.1:{port}"
@@ -151,7 +156,9 @@ def measure(
 
 
 def report(res: dict[str, Any]) -> list[str]:
-    lines = [f"pipeline latency, {res['symbols']} symbols, {res['seconds']} s per run, {res['repeats']} repeats"]
+    lines = [
+        f"pipeline latency, {res['symbols']} symbols, {res['seconds']} s per run, {res['repeats']} repeats"
+    ]
     for rate, per in res["summary"].items():
         for kind in ("platform", "baseline"):
             s = per[kind]
@@ -160,9 +167,8 @@ def report(res: dict[str, Any]) -> list[str]:
                 f"  p99.9 {fmt(s['p999'], ' ms')}  unserved {fmt(s['unserved_share'], '', 3)}"
                 f"  served {fmt(s['served_rate'], '/s', 0)}"
             )
-        lines.append(
-            f"  {int(rate):>6} ticks/s ratio     p50 {fmt(per['p50_ratio'], 'x')}  p99 {fmt(per['p99_ratio'], 'x')}"
-        )
+        ratios = f"p50 {fmt(per['p50_ratio'], 'x')}  p99 {fmt(per['p99_ratio'], 'x')}"
+        lines.append(f"  {int(rate):>6} ticks/s ratio     {ratios}")
     return lines
 
 

@@ -25,15 +25,19 @@ class Procs:
         self.logdir = logdir
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        out = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    def start(
+        self, name: str, argv: Sequence[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        out = open(self.logdir / f"{name}.log", "wb")  # closed right after the child has it
         full = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         proc = subprocess.Popen(list(argv), env=full, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         out.close()
         self.children.append((name, proc))
         return proc
 
-    def python(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def python(
+        self, name: str, args: Sequence[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         return self.start(name, [sys.executable, *args], env)
 
     def check_alive(self) -> None:
@@ -97,16 +101,17 @@ def spread(xs: Sequence[float]) -> dict[str, float]:
 
 
 def fmt(s: dict[str, float], unit: str = "", digits: int = 2) -> str:
+    """`median unit (min-max)`; an infinite figure (ticks never answered) reads "behind"."""
+
     def one(x: float) -> str:
-        if math.isinf(x):
-            return "behind"
-        return f"{x:,.{digits}f}"
+        return "behind" if math.isinf(x) else f"{x:,.{digits}f}"
 
     if s["n"] == 0:
         return "n/a"
-    if s["n"] == 1:
-        return f"{one(s['median'])}{unit}"
-    return f"{one(s['median'])}{unit} ({one(s['min'])}-{one(s['max'])})"
+    med = one(s["median"]) + ("" if math.isinf(s["median"]) else unit)
+    if s["n"] == 1 or s["min"] == s["max"]:
+        return med
+    return f"{med} ({one(s['min'])}-{one(s['max'])})"
 
 
 def rss_mb(pid: int) -> float:

@@ -18,6 +18,8 @@ import json
 from urllib.parse import urlsplit
 
 import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api as js_api
 from websockets.asyncio.client import connect
@@ -28,7 +30,7 @@ STREAM = "BENCHRELAY"
 COUNT = "bench.count"
 
 
-async def md(nc: nats.NATS, venue: str) -> None:
+async def md(nc: NatsClient, venue: str) -> None:
     url = venue.replace("http://", "ws://") + "/ws/market"
     async with connect(url, compression=None) as ws:
         await ws.send(json.dumps({"op": "subscribe", "symbols": []}))
@@ -36,10 +38,10 @@ async def md(nc: nats.NATS, venue: str) -> None:
             await nc.publish(TICKS, raw if isinstance(raw, bytes) else raw.encode())
 
 
-async def sig(nc: nats.NATS) -> None:
+async def sig(nc: NatsClient) -> None:
     js = nc.jetstream()
 
-    async def on_msg(msg: nats.aio.msg.Msg) -> None:
+    async def on_msg(msg: Msg) -> None:
         await js.publish(INTENTS, msg.data)
 
     await nc.subscribe(TICKS, cb=on_msg)
@@ -77,7 +79,7 @@ class RawHttp:
         return data
 
 
-async def exec_(nc: nats.NATS, venue: str) -> None:
+async def exec_(nc: NatsClient, venue: str) -> None:
     js = nc.jetstream()
     config = js_api.ConsumerConfig(durable_name="relay", ack_policy=js_api.AckPolicy.EXPLICIT)
     sub = await js.pull_subscribe(INTENTS, durable="relay", stream=STREAM, config=config)
@@ -102,14 +104,14 @@ async def exec_(nc: nats.NATS, venue: str) -> None:
             await m.ack()
 
 
-async def count(nc: nats.NATS, subject: str) -> None:
+async def count(nc: NatsClient, subject: str) -> None:
     """Count messages on `subject`; answer `bench.count` requests with the count so far."""
     seen = [0]
 
-    async def on_msg(_: nats.aio.msg.Msg) -> None:
+    async def on_msg(_: Msg) -> None:
         seen[0] += 1
 
-    async def on_ask(msg: nats.aio.msg.Msg) -> None:
+    async def on_ask(msg: Msg) -> None:
         await msg.respond(str(seen[0]).encode())
 
     await nc.subscribe(subject, cb=on_msg, pending_msgs_limit=10_000_000, pending_bytes_limit=2**31)

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import nats
+from nats.aio.client import Client as NatsClient
 
 from bench.procs import fmt, processes, spread, wait_http
 from bench.venue import symbols_for
@@ -47,7 +48,7 @@ def tick_payloads(symbols: list[str], n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-async def counter_of(nc: nats.NATS) -> int:
+async def counter_of(nc: NatsClient) -> int:
     return int((await nc.request("bench.count", b"", timeout=5)).data)
 
 
@@ -69,7 +70,7 @@ async def slope(read: Any, seconds: float) -> float:
     return float(c1 - c0) / (t1 - t0)
 
 
-async def blast(nc: nats.NATS, payloads: list[tuple[str, bytes]], stop: asyncio.Event) -> int:
+async def blast(nc: NatsClient, payloads: list[tuple[str, bytes]], stop: asyncio.Event) -> int:
     sent = 0
     while not stop.is_set():
         for subject, data in payloads:
@@ -143,7 +144,9 @@ def run_signals(kind: str, symbols: list[str], seconds: float, logdir: Path) -> 
             # ready once it handles ticks: its subscriptions come after warm-up
             asyncio.run(wait_ready(nats_url, metrics_url, symbols))
         else:
-            procs.python("count", ["-m", "bench.relay", "count", "--nats", nats_url, "--subject", "md.tick.>"])
+            procs.python(
+                "count", ["-m", "bench.relay", "count", "--nats", nats_url, "--subject", "md.tick.>"]
+            )
             asyncio.run(wait_count(nats_url))
         rate = asyncio.run(signals_rate(nats_url, metrics_url, symbols, seconds))
         procs.check_alive()
@@ -217,7 +220,9 @@ def run_marketdata(kind: str, n_symbols: int, seconds: float, logdir: Path) -> f
 
 def measure(seconds: float, repeats: int, n_symbols: int = 100) -> dict[str, Any]:
     symbols = symbols_for(n_symbols)
-    raw: dict[str, list[float]] = {k: [] for k in ("signals", "signals_bare", "marketdata", "marketdata_bare")}
+    raw: dict[str, list[float]] = {
+        k: [] for k in ("signals", "signals_bare", "marketdata", "marketdata_bare")
+    }
     with tempfile.TemporaryDirectory(prefix="tb-bench-tput-") as tmp:
         for r in range(repeats):
             for kind in ("platform", "baseline"):  # interleaved: the same conditions for both

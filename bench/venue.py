@@ -154,7 +154,7 @@ class BenchVenue:
             return {"error": "no run"}
         await self.ticker
         deadline = time.monotonic() + wait_s
-        while self.unserved() > 0 and time.monotonic() < deadline:
+        while self.unserved() > 0 and time.monotonic() < deadline:  # noqa: ASYNC110 - a poll with a deadline
             await asyncio.sleep(0.01)
         run = self.run
         return {
@@ -249,7 +249,11 @@ class BenchVenue:
             if path == "/api/v1/health":
                 return 200, {"status": "ok", "ts": time.time_ns()}
             if path == "/bench/status":
-                return 200, {"market": len(self.market), "account": len(self.account), "orders": self.n_orders}
+                return 200, {
+                    "market": len(self.market),
+                    "account": len(self.account),
+                    "orders": self.n_orders,
+                }
             if path == "/bench/result":
                 return 200, await self.result(float(query.get("wait", ["5"])[0]))
         if method == "POST" and path == "/bench/run":
