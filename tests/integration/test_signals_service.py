@@ -15,7 +15,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from proto import Candle, IntentEnvelope, StrategyConfig, TargetPosition
-from proto.subjects import KV_STRATEGIES, md_candle, sig_intent
+from proto.marketdata import FeedStatus
+from proto.subjects import KV_CONTROL, KV_STRATEGIES, feed_status_key, md_candle, sig_intent
 from services.signals.service import run
 from tradebus.bus import Bus
 from tradebus.service import run_service
@@ -135,6 +136,28 @@ async def test_user_strategy_runs_through_the_signals_service(
             return await latest_after(105) == Decimal("0.5")
 
         await eventually(back_to_100, timeout=10, what="threshold 100 applied after bad values")
+
+        # marketdata flags the feed stale: entries pause in that symbol, then resume
+        def feed(stale: bool) -> FeedStatus:
+            return FeedStatus(venue="sim", symbol="X-USD", stale=stale)
+
+        await bus.kv_put(KV_CONTROL, feed_status_key("sim", "X-USD"), feed(True))
+        await candle(95)  # flat: the exit passes (the host thinks it holds nothing: no intent)
+
+        async def paused() -> bool:
+            before = len(got)
+            await candle(105)
+            return len(got) == before
+
+        await eventually(paused, timeout=10, what="entries paused while the feed is stale")
+        stale_ts = n["i"] * minute
+        await bus.kv_put(KV_CONTROL, feed_status_key("sim", "X-USD"), feed(False))
+
+        async def resumed() -> bool:
+            return await latest_after(105) == Decimal("0.5")
+
+        await eventually(resumed, timeout=10, what="entries again once the feed is back")
+        assert all(i.ts_event != stale_ts for i in got)
         assert not service.done()
     finally:
         stopping.set()
