@@ -1,36 +1,75 @@
 """Backtest speed: `bb_rsi_scalper` over synthetic 1-minute bars, beside backtesting.py.
 
-    python bench/backtest.py [--bars 1000000]
+    python bench/backtest.py [--bars 1000000] [--general-bars 100000] [--repeats 3]
 
-Ours is the general incremental path (every bar through StrategyHost, the netting book and the
-sim matching engine). backtesting.py runs the same entry/exit rules (Bollinger 20/2, RSI 14,
-ATR 14 brackets) with its own indicators and fill model, on the same bars.
+Three runs on the same seeded random walk (`synthetic(bars, seed=42)`), each repeated, median
+and spread (min..max) of bars/s printed as a table:
+
+- tradebus fast path (the default for `bb_rsi_scalper` alone; docs/backtest.md), on all bars;
+  numba's first-call cost (import, loading or compiling the kernels) is measured apart;
+- tradebus general path (`BacktestConfig(fast=False)`: every bar through the strategy host, the
+  netting book and the engine), on the first `--general-bars` bars: its bars/s, extrapolated to
+  the full series only as a time estimate, labeled so;
+- backtesting.py 0.6.6 with the same entry/exit rules (Bollinger 20/2, RSI 14, ATR 14 brackets)
+  with its own indicators (TA-Lib) and its own fill model, on all bars.
+
+Also printed: what the fast path spends its time on (compiled kernels over every bar, then the
+bars run exactly through the live objects), which is what limits it.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from services.backtest.config import BacktestConfig, StrategySpec
 from services.backtest.data import Bars, synthetic
-from services.backtest.runner import Backtest
+from services.backtest.runner import Backtest, Result
+
+CFG = BacktestConfig(strategies=(StrategySpec("bb_rsi_scalper", {"size": "0.01"}),))
 
 
-def ours(bars: Bars) -> float:
-    cfg = BacktestConfig(strategies=(StrategySpec("bb_rsi_scalper", {"size": "0.01"}),))
+def timed(fn: Callable[[], object], repeats: int) -> tuple[list[float], object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return times, out
+
+
+def ours(bars: Bars, fast: bool) -> Result:
+    res = Backtest(replace(CFG, fast=fast), [bars]).run()
+    assert res.fast_path == fast
+    return res
+
+
+def first_call() -> float:
+    """numba import + kernel load (or compile, on the first run after a change) on 300 bars."""
     t = time.perf_counter()
-    res = Backtest(cfg, [bars]).run()
-    dt = time.perf_counter() - t
-    print(f"tradebus (general path): {len(bars):,} bars in {dt:.1f}s = {len(bars) / dt:,.0f} bars/s, "
-          f"{len(res.intents):,} intents, {len(res.fills):,} fills")  # fmt: skip
-    return len(bars) / dt
+    ours(synthetic(300, seed=1), True)
+    return time.perf_counter() - t
 
 
-def theirs(bars: Bars) -> float:
+def kernels(bars: Bars) -> float:
+    """The compiled part alone: indicators and quotes over every bar, one scan over every bar."""
+    from services.backtest.fast import FastRun
+
+    t = time.perf_counter()
+    run = FastRun(Backtest(CFG, [bars]))
+    nan = np.full(len(bars), np.nan)
+    run.k.scan(0, 0, False, 0, nan, nan, np.inf, -np.inf, run.ready, run.bid, run.ask, run.upper,
+               run.middle, run.lower, run.rsi, 200.0, 200.0)  # fmt: skip
+    return time.perf_counter() - t
+
+
+def theirs(bars: Bars) -> int:
     import pandas as pd
     import talib
     from backtesting import Backtest as BtBacktest
@@ -57,24 +96,57 @@ def theirs(bars: Bars) -> float:
             elif (pos.is_long and c > self.mid[-1]) or (pos.is_short and c < self.mid[-1]):
                 pos.close()
 
-    t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stats = BtBacktest(df, BbRsi, cash=10_000_000, commission=0.0005).run()
-    dt = time.perf_counter() - t
-    print(f"backtesting.py 0.6.6:    {len(bars):,} bars in {dt:.1f}s = {len(bars) / dt:,.0f} bars/s, "
-          f"{stats['# Trades']:,} trades")  # fmt: skip
-    return len(bars) / dt
+    return int(stats["# Trades"])
+
+
+def row(name: str, n: int, times: list[float], note: str) -> str:
+    rates = sorted(n / t for t in times)
+    med = statistics.median(rates)
+    return f"| {name:<34} | {n:>9,} | {med:>11,.0f} | {rates[0]:>9,.0f} .. {rates[-1]:<9,.0f} | {note}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=1_000_000)
-    n = ap.parse_args().bars
-    bars = synthetic(n, seed=42)
-    assert np.all(np.diff(bars.ts) > 0)
-    ours(bars)
-    theirs(bars)
+    ap.add_argument("--general-bars", type=int, default=100_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-backtesting-py", action="store_true")
+    a = ap.parse_args()
+    bars = synthetic(a.bars, seed=42)
+    sub = bars.slice(None, int(bars.ts[min(a.general_bars, a.bars) - 1]) + 1)
+
+    warm = first_call()
+    t_fast, res = timed(lambda: ours(bars, True), a.repeats)
+    assert isinstance(res, Result)
+    t_kern = min(kernels(bars) for _ in range(a.repeats))
+    t_gen, gres = timed(lambda: ours(sub, False), a.repeats)
+    assert isinstance(gres, Result)
+    rows = [
+        row("tradebus fast path", len(bars), t_fast,
+            f"{len(res.intents):,} intents, {len(res.fills):,} fills, {res.exact_steps:,} bars run exactly"),
+        row("tradebus general path", len(sub), t_gen,
+            f"on the first {len(sub):,} bars; {len(gres.intents):,} intents, {len(gres.fills):,} fills; "
+            f"{len(bars):,} bars would take ~{len(bars) * statistics.median(t_gen) / len(sub):,.0f}s "
+            "(extrapolated)"),
+    ]  # fmt: skip
+    if not a.no_backtesting_py:
+        t_bt, trades = timed(lambda: theirs(bars), a.repeats)
+        rows.append(row("backtesting.py 0.6.6", len(bars), t_bt, f"{trades:,} trades (its own fill model)"))
+    print(f"bb_rsi_scalper, synthetic 1-minute bars (seed 42), median of {a.repeats} runs, one process\n")
+    print(f"| {'run':<34} | {'bars':>9} | {'bars/s':>11} | {'spread (min .. max)':<22} | notes")
+    print(f"|{'-' * 36}|{'-' * 11}|{'-' * 13}|{'-' * 24}|------")
+    print("\n".join(rows))
+    med = statistics.median(t_fast)
+    steps = max(res.exact_steps, 1)
+    print(
+        f"\nfast path time: {med:.2f}s = compiled kernels over all bars {t_kern:.2f}s "
+        f"({len(bars) / t_kern:,.0f} bars/s) + {res.exact_steps:,} exact bars "
+        f"(~{(med - t_kern) / steps * 1e6:,.0f} us each through the strategy host, the Decimal netting "
+        f"book and the engine); first call in a process: +{warm:.2f}s (numba import and kernel load)"
+    )
 
 
 if __name__ == "__main__":

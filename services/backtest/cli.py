@@ -65,7 +65,7 @@ def _strategies(args: argparse.Namespace, extra: dict[str, Any] | None = None) -
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "cash": args.cash, "intrabar": args.intrabar, "price_increment": args.price_increment,
-        "size_increment": args.size_increment,
+        "size_increment": args.size_increment, "fast": not args.general,
         "costs": {"maker_fee": args.maker_fee, "taker_fee": args.taker_fee, "spread_bps": args.spread_bps,
                   "depth_notional": args.depth, "latency_ms": args.latency_ms},
     }  # fmt: skip
@@ -152,7 +152,9 @@ def _single(args: argparse.Namespace, bars: list[Bars]) -> int:
     title = f"{', '.join(args.strategy)} on {', '.join(b.symbol for b in bars)}"
     (out / "report.html").write_text(render_html(res.equity, title, text))
     sys.stdout.write(
-        f"{text}\n\n{len(res.ts):,} bars in {elapsed:.2f}s ({len(res.ts) / elapsed:,.0f} bars/s)\n"
+        f"{text}\n\n{len(res.ts):,} bars in {elapsed:.2f}s ({len(res.ts) / elapsed:,.0f} bars/s"
+        + (f", fast path: {res.exact_steps:,} bars run exactly" if res.fast_path else "")
+        + ")\n"
     )
     sys.stdout.write(f"reports: {out}/ (summary.txt, {trades_path.name}, equity.png, report.html)\n")
     return 0

@@ -51,4 +51,5 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default=None, help="report directory (default var/backtest/<time>)")
     p.add_argument("--trades-format", choices=["csv", "parquet"], default="csv")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--general", action="store_true", help="never the fast path (docs/backtest.md)")
     p.set_defaults(func=_main)

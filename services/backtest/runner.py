@@ -56,7 +56,9 @@ class Result:
     cash: Decimal = ZERO
     start_cash: Decimal = ZERO
     interval: str = "1m"
+    #: the run took the fast path (`fast.py`); then `exact_steps` bars went through the live objects
     fast_path: bool = False
+    exact_steps: int = 0
 
 
 Input = IntentEnvelope | VenueOrder | VenueFill
@@ -256,6 +258,14 @@ class Backtest:
 
     # ------------------------------------------------------------------ the run
     def run(self, progress: Progress | None = None) -> Result:
+        """The fast path where it is proven to give the same result (`fast.eligible`), else the
+        general loop."""
+        from services.backtest.fast import eligible
+
+        if eligible(self) is None:
+            from services.backtest.fast import run_fast
+
+            return run_fast(self, progress)
         from services.backtest.loop import run_general
 
         return run_general(self, progress)
