@@ -14,10 +14,12 @@ Command line: `python -m tradebus.security --help`.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from proto.subjects import (
     EXEC_QUERY,
@@ -241,9 +243,38 @@ __all__ = [
     "Grants",
     "Role",
     "authorization",
+    "credentials",
     "password_env",
     "random_passwords",
     "role",
     "roles",
+    "secure_stack_files",
     "server_config",
 ]
+
+
+def secure_stack_files(var_dir: Path, strategies: Sequence[str], *, port: int) -> tuple[Path, dict[str, str]]:
+    """For `tradebus up --secure`: the nats-server config under `var_dir/nats` with every user.
+
+    Passwords are made once and kept in `var_dir/nats/passwords.json` (mode 0600); a strategy added
+    later gets a new one. Returns the config's path and user -> password.
+    """
+    nats_dir = (var_dir / "nats").resolve()
+    nats_dir.mkdir(parents=True, exist_ok=True)
+    store = nats_dir / "passwords.json"
+    rs = roles(strategies)
+    known: dict[str, str] = json.loads(store.read_text()) if store.exists() else {}
+    passwords = {**random_passwords(rs), **{k: v for k, v in known.items() if k in {r.user for r in rs}}}
+    store.write_text(json.dumps(passwords, indent=2))
+    store.chmod(0o600)
+    conf = nats_dir / "server.conf"
+    conf.write_text(
+        server_config(authorization(rs, passwords), host="127.0.0.1", port=port, store_dir=str(nats_dir))
+    )
+    conf.chmod(0o600)
+    return conf, passwords
+
+
+def credentials(user: str, passwords: Mapping[str, str]) -> dict[str, str]:
+    """The environment a service needs to connect as `user`."""
+    return {"TRADEBUS_NATS_USER": user, "TRADEBUS_NATS_PASSWORD": passwords[user]}

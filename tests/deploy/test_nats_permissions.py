@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 from prometheus_client import CollectorRegistry
 
@@ -285,7 +286,7 @@ async def test_signals_user_is_refused_what_is_not_its_own(server: Server) -> No
         await sig.bus.ensure_streams()
         spy: list[bytes] = []
 
-        async def on_msg(msg: nats.aio.msg.Msg) -> None:
+        async def on_msg(msg: Msg) -> None:
             spy.append(msg.data)
 
         await admin.bus.nc.subscribe("exec.>", cb=on_msg)
