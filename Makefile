@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(BIN)/tradebus up
 
-## run every test (unit, integration on real NATS + Postgres, end to end)
+## run every test (unit, integration on real NATS + Postgres, end to end, the dashboard in Chromium)
 test: $(STAMP)
+	-bash scripts/install-browser.sh
 	$(BIN)/python -m pytest -q
 
 ## ruff (lint + format check) and mypy --strict

@@ -82,22 +82,36 @@ def summary(xs: list[float]) -> str:
     return f"median {med:7.3f} µs/candle  (min {min(xs):.3f}, max {max(xs):.3f}, n={len(xs)})"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--candles", type=int, default=20_000)
-    ap.add_argument("--repeats", type=int, default=7)
-    args = ap.parse_args()
-    high, low, close = make_candles(args.candles)
+def measure(candles: int, repeats: int) -> dict[str, list[float]]:
+    """µs per candle of each way, one figure per repeat, the three interleaved; with the
+    speed-ups of each repeat (its three runs ran side by side)."""
+    high, low, close = make_candles(candles)
     runs = (run_incremental, run_recompute_window, run_recompute_columns)
     for run in runs:  # warm caches
         run(high[:1000], low[:1000], close[:1000])
     inc: list[float] = []
     rec: list[float] = []
     cols: list[float] = []
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         inc.append(run_incremental(high, low, close))
         rec.append(run_recompute_window(high, low, close))
         cols.append(run_recompute_columns(high, low, close))
+    return {
+        "incremental_us": inc,
+        "recompute_window_us": rec,
+        "recompute_columns_us": cols,
+        "speedup_window": [r / i for r, i in zip(rec, inc, strict=True)],
+        "speedup_columns": [c / i for c, i in zip(cols, inc, strict=True)],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--candles", type=int, default=20_000)
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    res = measure(args.candles, args.repeats)
+    inc, rec, cols = res["incremental_us"], res["recompute_window_us"], res["recompute_columns_us"]
     med_inc = statistics.median(inc)
     print(f"candles per run: {args.candles}, repeats: {args.repeats}")
     print(f"incremental BB(20,2)+RSI(14)+ATR(14):        {summary(inc)}")

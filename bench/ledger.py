@@ -75,7 +75,7 @@ def summary(rates: list[float]) -> str:
     )
 
 
-async def run(dsn: str, args: argparse.Namespace) -> None:
+async def run(dsn: str, args: argparse.Namespace) -> dict[str, list[float]]:
     name = f"tb_bench_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -95,16 +95,27 @@ async def run(dsn: str, args: argparse.Namespace) -> None:
         if total != expected:
             raise AssertionError(f"{total} fills stored, expected {expected}")
         await pool.close()
-        print(f"batched ({args.batch}/batch, 5% redelivered): {summary(b)}")
-        print(f"single INSERT per fill:             {summary(s)}")
-        print(
-            f"speed-up: {statistics.median(b) / statistics.median(s):.1f}x; {total} fills stored,"
-            " each exactly once"
-        )
+        return {"batched_fills_per_s": b, "single_fills_per_s": s}
     finally:
         admin = await asyncpg.connect(dsn)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def measure(
+    fills_n: int = 20_000, batch: int = 1000, single_n: int = 2000, repeats: int = 5
+) -> dict[str, list[float]]:
+    """fills/s per repeat, batched and single, against DATABASE_URL or a throwaway pgserver."""
+    args = argparse.Namespace(fills=fills_n, batch=batch, single=single_n, repeats=repeats)
+    with postgres() as dsn:
+        return asyncio.run(run(dsn, args))
+
+
+def print_report(res: dict[str, list[float]], batch: int) -> None:
+    b, s = res["batched_fills_per_s"], res["single_fills_per_s"]
+    print(f"batched ({batch}/batch, 5% redelivered): {summary(b)}")
+    print(f"single INSERT per fill:             {summary(s)}")
+    print(f"speed-up: {statistics.median(b) / statistics.median(s):.1f}x; every fill stored exactly once")
 
 
 def main() -> None:
@@ -114,8 +125,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    with postgres() as dsn:
-        asyncio.run(run(dsn, args))
+    print_report(measure(args.fills, args.batch, args.single, args.repeats), args.batch)
 
 
 if __name__ == "__main__":

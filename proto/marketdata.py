@@ -89,3 +89,15 @@ class HistoryRequest(Message):
 class HistoryReply(Message):
     candles: tuple[Candle, ...] = ()
     error: str | None = None
+
+
+class FeedStatus(Message):
+    """KV `control`, key `feed.<venue>.<symbol>` (marketdata writes it): `stale` is true while the
+    venue has sent no data for the symbol for longer than marketdata's `stale_after_s`. Consumers
+    open no new positions in a stale symbol (exits still go through)."""
+
+    venue: str
+    symbol: str
+    stale: bool
+    last_data_ts: Nanos = 0
+    ts_event: Nanos = 0

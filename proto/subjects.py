@@ -115,6 +115,9 @@ def model_for(subject: str) -> type[Message] | None:
 PORTFOLIO_FILLS = f"{PORTFOLIO_QUERY}.fills"
 PORTFOLIO_PNL = f"{PORTFOLIO_QUERY}.pnl"
 EXEC_POSITIONS = f"{EXEC_QUERY}.positions"
+EXEC_ORDERS = f"{EXEC_QUERY}.orders"
+PORTFOLIO_RISK = f"{PORTFOLIO_QUERY}.risk"
+PORTFOLIO_EQUITY = f"{PORTFOLIO_QUERY}.equity"
 
 
 # wildcard patterns for subscribers
@@ -124,3 +127,8 @@ def md_ticks(venue: str) -> str:
 
 def exec_positions(strategy: str) -> str:
     return f"exec.position.{_token(strategy)}.*"
+
+
+def feed_status_key(venue: str, symbol: str) -> str:
+    """Key of a symbol's `FeedStatus` in KV `control`."""
+    return f"feed.{_token(venue)}.{_token(symbol)}"

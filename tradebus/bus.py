@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import nats
@@ -34,6 +34,7 @@ M = TypeVar("M", bound=Message)
 log = structlog.get_logger()
 
 Handler = Callable[[M], Awaitable[None]]
+BatchHandler = Callable[[Sequence[M]], Awaitable[None]]
 
 
 class BadMessage(Exception):
@@ -232,6 +233,56 @@ class Bus:
         Unparseable -> dead letter + ack. Handler error -> nak with back-off; after `max_deliver`
         attempts -> dead letter + ack. Returns the task that runs the loop.
         """
+        sub = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, deliver_new)
+        kind = subject_kind(subject)
+
+        async def each(raws: list[Msg]) -> None:
+            for raw in raws:
+                await self._handle_durable(raw, model, handler, kind, max_deliver)
+
+        return self._fetch_loop(sub, durable, batch, each)
+
+    async def consume_batch(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
+        model: type[M],
+        handler: BatchHandler[M],
+        *,
+        batch: int = 100,
+        max_deliver: int = 5,
+        ack_wait_s: float = 30.0,
+        deliver_new: bool = False,
+    ) -> asyncio.Task[None]:
+        """A durable pull consumer that hands over what one fetch returned in one call.
+
+        Up to `batch` messages are fetched; those that do not parse are dead-lettered and acked
+        one by one; the rest go to ONE `handler(messages)` call (in stream order) and are all
+        acked after it returns, so a crash before the acks redelivers the batch: the handler
+        must be idempotent (the portfolio's insert is, by fill id). If the batch call raises,
+        its messages are handed over again one at a time (`handler([m])`) with the rules of
+        :meth:`consume`: a message that fails alone is retried with back-off and dead-lettered
+        after `max_deliver` attempts; the others are stored and acked.
+        """
+        sub = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, deliver_new)
+        kind = subject_kind(subject)
+
+        async def whole(raws: list[Msg]) -> None:
+            await self._handle_batch(raws, model, handler, kind, max_deliver)
+
+        return self._fetch_loop(sub, durable, batch, whole)
+
+    async def _pull(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
+        batch: int,
+        max_deliver: int,
+        ack_wait_s: float,
+        deliver_new: bool,
+    ) -> JetStreamContext.PullSubscription:
         config = js_api.ConsumerConfig(
             durable_name=durable,
             ack_policy=js_api.AckPolicy.EXPLICIT,
@@ -243,8 +294,16 @@ class Bus:
         )
         sub = await self.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
         self._pull_subs.append(sub)
-        kind = subject_kind(subject)
+        await self._record_lag(sub, durable)  # the series exists from the start, not after a first idle
+        return sub
 
+    def _fetch_loop(
+        self,
+        sub: JetStreamContext.PullSubscription,
+        durable: str,
+        batch: int,
+        handle: Callable[[list[Msg]], Awaitable[None]],
+    ) -> asyncio.Task[None]:
         async def loop() -> None:
             while not self._closing.is_set():
                 try:
@@ -258,8 +317,9 @@ class Bus:
                     log.warning("fetch failed", consumer=durable, error=str(exc))
                     await asyncio.sleep(0.5)
                     continue
-                for raw in msgs:
-                    await self._handle_durable(raw, model, handler, kind, max_deliver)
+                if msgs:
+                    self._lag_from(msgs[-1], durable)
+                await handle(msgs)
 
         task = asyncio.create_task(loop(), name=f"consume:{durable}")
         self._tasks.append(task)
@@ -275,9 +335,13 @@ class Bus:
             await self.dead_letter(raw, str(exc))
             await raw.ack()
             return
+        await self._settle(raw, handler(msg), kind, max_deliver)
+
+    async def _settle(self, raw: Msg, work: Awaitable[None], kind: str, max_deliver: int) -> None:
+        """Await one message's handler; ack on success, nak or dead-letter on failure."""
         start = time.perf_counter()
         try:
-            await handler(msg)
+            await work
         except Exception as exc:
             self.metrics.messages.labels(kind, "failed").inc()
             attempt = raw.metadata.num_delivered if raw.metadata else 1
@@ -292,6 +356,36 @@ class Bus:
             self.metrics.handler_seconds.labels(kind).observe(time.perf_counter() - start)
         self.metrics.messages.labels(kind, "ok").inc()
         await raw.ack()
+
+    async def _handle_batch(
+        self, raws: list[Msg], model: type[M], handler: BatchHandler[M], kind: str, max_deliver: int
+    ) -> None:
+        good: list[tuple[Msg, M]] = []
+        for raw in raws:
+            try:
+                good.append((raw, decode(model, raw.data)))
+            except BadMessage as exc:
+                self.metrics.messages.labels(kind, "bad").inc()
+                await self.dead_letter(raw, str(exc))
+                await raw.ack()
+        if not good:
+            return
+        self.metrics.batch_messages.labels(kind).observe(len(good))
+        start = time.perf_counter()
+        try:
+            await handler([m for _, m in good])
+        except Exception as exc:
+            log.warning(
+                "batch handler failed; retrying its messages one by one", size=len(good), error=str(exc)
+            )
+            for raw, msg in good:
+                await self._settle(raw, handler([msg]), kind, max_deliver)
+            return
+        finally:
+            self.metrics.handler_seconds.labels(kind).observe(time.perf_counter() - start)
+        self.metrics.messages.labels(kind, "ok").inc(len(good))
+        for raw, _ in good:
+            await raw.ack()
 
     async def dead_letter(self, raw: Msg, reason: str) -> None:
         self.metrics.messages.labels(subject_kind(raw.subject), "deadlettered").inc()
@@ -308,6 +402,15 @@ class Bus:
             self.metrics.consumer_lag.labels(durable).set(info.num_pending or 0)
         except Exception as exc:
             log.debug("consumer info failed", consumer=durable, error=str(exc))
+
+    def _lag_from(self, raw: Msg, durable: str) -> None:
+        """Every delivered message carries how many are still waiting behind it: no round trip."""
+        try:
+            pending = raw.metadata.num_pending
+        except Exception:  # not a JetStream delivery: nothing to learn
+            return
+        if pending is not None:
+            self.metrics.consumer_lag.labels(durable).set(pending)
 
     # -- request/reply ----------------------------------------------------------------------
 

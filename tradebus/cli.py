@@ -8,6 +8,8 @@ import importlib
 import sys
 from collections.abc import Callable
 
+from tradebus import pnl_cli
+
 #: every `tradebus run` target -> the module whose `main()` starts it
 TARGETS: dict[str, str] = {
     "marketdata": "services.marketdata.service",
@@ -16,6 +18,7 @@ TARGETS: dict[str, str] = {
     "portfolio": "services.portfolio.service",
     "gateway": "services.gateway.service",
     "sim": "tradebus.venues.sim.__main__",
+    "backtest": "services.backtest.service",
 }
 
 
@@ -47,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run one service (joins NATS_URL / DATABASE_URL)")
     p_run.add_argument("service", choices=sorted(TARGETS))
     p_run.set_defaults(func=_run)
+    from services.backtest.cli_args import add_parser as add_backtest
+    from tradebus import backfill
+
+    add_backtest(sub)
+    pnl_cli.add_parser(sub)
+    backfill.add_parser(sub)
     return parser
 
 

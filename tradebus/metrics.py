@@ -17,6 +17,9 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 
 
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
 class BusMetrics:
     """What every service's bus helper counts: messages by subject kind and result, handler time."""
 
@@ -39,8 +42,16 @@ class BusMetrics:
         )
         self.consumer_lag = Gauge(
             "tradebus_jetstream_consumer_pending",
-            "Messages not yet delivered to a durable consumer",
+            "Messages of the stream not yet delivered to a durable consumer (its lag), "
+            "updated on every fetch",
             ["consumer"],
+            registry=registry,
+        )
+        self.batch_messages = Histogram(
+            "tradebus_bus_batch_messages",
+            "Messages handed to one call of a batch consumer's handler",
+            ["kind"],
+            buckets=BATCH_BUCKETS,
             registry=registry,
         )
 

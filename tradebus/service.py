@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import structlog
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, disable_created_metrics
 
 from proto import Heartbeat
 from proto.subjects import heartbeat
@@ -94,14 +94,13 @@ async def run_service(
     assert common is not None
     instance = common.instance or f"{socket.gethostname()}:{os.getpid()}"
     logs.configure(common.log_level, common.log_json, service=name, instance=instance)
-    stopping = stopping or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+    if stopping is None:  # a process of its own: SIGTERM/SIGINT stop it; else the caller does
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-            pass
 
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: they only add noise to every scrape
     registry = CollectorRegistry()
     Gauge("tradebus_service_up", "1 while the service runs", ["service"], registry=registry).labels(name).set(
         1

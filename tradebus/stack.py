@@ -280,7 +280,8 @@ async def up(cfg: StackSettings) -> None:
                 "TRADEBUS_SIGNALS_DRY_RUN": str(s.dry_run).lower(),
                 **creds(f"signals-{s.name}"),
             }
-            await sup.start(service_child(f"signals-{s.name}", ["signals"], senv, cfg, next(port)))
+            child = service_child(f"signals-{s.name}", ["signals"], senv, cfg, next(port))
+            await sup.start(child, required=False)  # one bad strategy must not stop the platform
         gw_env = {
             **env,
             "TRADEBUS_GATEWAY_HOST": cfg.gateway_host,

@@ -65,11 +65,23 @@ class Supervisor:
         log.info("started", child=child.name, pid=child.proc.pid)
         self.on_change()
 
-    async def start(self, child: Child, ready_timeout: float = 30.0) -> None:
+    async def start(self, child: Child, ready_timeout: float = 30.0, required: bool = True) -> None:
+        """Start `child` and wait until it is ready. A child that is not `required` may fail to
+        start: it is logged and left to `watch()` to restart with back-off."""
         self.children.append(child)
         self._spawn(child)
         if child.ready is None:
             return
+        try:
+            await self._until_ready(child, ready_timeout)
+        except (RuntimeError, TimeoutError) as exc:
+            if required:
+                raise
+            log.error("child failed to start; will retry", child=child.name, error=str(exc))
+
+    @staticmethod
+    async def _until_ready(child: Child, ready_timeout: float) -> None:
+        assert child.ready is not None
         deadline = time.monotonic() + ready_timeout
         while not child.ready():
             assert child.proc is not None

@@ -1,29 +1,34 @@
 """execution shell: the single owner of the account.
 
-Order of work for every input (intent, venue event, tick, control change):
-  1. the pure book decides (under one lock);
-  2. the book's snapshot is stored in KV `execution` (new client order ids included);
-  3. fills, positions, order updates and risk events are published on JetStream (deduped);
-  4. venue calls are made; their answers are fed back to the book (step 1 again);
+Order of work for every input (intent, venue event, tick, control change), under one lock:
+  1. the pure book decides;
+  2. the book's snapshot AND the messages the decision must publish (its outbox) are stored in
+     ONE compare-and-set put in KV `execution` (new client order ids included, in state NEW);
+  3. the outbox is published on JetStream with `Nats-Msg-Id` (JetStream drops repeats);
+  4. venue calls are made (cancels, then each order: mark SUBMITTED, store, send); their answers
+     are fed back to the book (step 1 again);
   5. only then is the input acked.
-A crash anywhere re-delivers the input and the book (restored from its snapshot) recognizes
-what it already did: no duplicate order, no lost fill.
+A crash anywhere re-delivers the input; the restored book recognizes what it already did (intent
+ids, venue fill ids, client order ids) and the stored outbox is re-published on start: no
+duplicate order, no lost fill, no lost message. If a store or publish fails the in-memory book is
+ahead of what is stored: the instance stops at once and restarts from the snapshot.
+Time is data time: `now` follows tick timestamps (and is stored with the snapshot).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import deque
+import time
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import structlog
-from prometheus_client import Counter, Gauge, Histogram
 
 from proto import IntentEnvelope, KillSwitch, OrderStatus, StrategyConfig, Tick
-from proto.queries import PositionsQuery, PositionsReply
+from proto.queries import OrdersQuery, OrdersReply, PositionsQuery, PositionsReply
 from proto.subjects import (
+    EXEC_ORDERS,
     EXEC_POSITIONS,
     KILL_SWITCH_KEY,
     KV_CONTROL,
@@ -36,90 +41,118 @@ from proto.subjects import (
     exec_risk,
     md_ticks,
 )
-from services.execution.core import Decision, NettingBook, RiskLimits
+from services.execution.core import Decision, NettingBook
 from services.execution.lease import Lease
-from services.execution.settings import ExecutionSettings
+from services.execution.metrics import Metrics
+from services.execution.settings import ExecutionSettings, load_settings
+from services.execution.store import Outgoing, SnapshotStore, Stored
 from tradebus.bus import now_ns
-from tradebus.metrics import LATENCY_BUCKETS
+from tradebus.metrics import subject_kind
 from tradebus.service import Runtime
-from tradebus.settings import load
 from tradebus.venues.base import OrderNotFound, TradingClient, VenueError, VenueFill, VenueOrder
 from tradebus.venues.registry import open_feed, open_trading
 
 log = structlog.get_logger()
 SNAPSHOT_KEY = "book"
+NS = 1_000_000_000
 
 
-class Metrics:
-    def __init__(self, rt: Runtime) -> None:
-        r = rt.registry
-        self.orders = Counter("tradebus_execution_orders_total", "Venue orders sent", ["owner"], registry=r)
-        self.rejections = Counter(
-            "tradebus_risk_rejections_total", "Risk gate events by kind", ["kind"], registry=r
-        )
-        self.venue_errors = Counter(
-            "tradebus_venue_errors_total", "Venue call failures", ["call"], registry=r
-        )
-        self.intent_to_order = Histogram(
-            "tradebus_intent_to_order_seconds",
-            "Intent received to venue order acked",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.order_to_fill = Histogram(
-            "tradebus_order_to_fill_seconds",
-            "Order sent to first fill event",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.dry_run = Counter(
-            "tradebus_execution_dry_run_intents_total",
-            "Intents not traded (dry run)",
-            ["strategy"],
-            registry=r,
-        )
-        self.fills = Counter("tradebus_execution_fills_total", "Fills published", ["liquidity"], registry=r)
-        self.drift = Gauge(
-            "tradebus_reconciliation_drift", "Positions found unexplained at the last reconcile", registry=r
-        )
-        self.leader = Gauge("tradebus_execution_leader", "1 while this instance owns the account", registry=r)
-        self.venue_up = Gauge(
-            "tradebus_venue_connected", "1 while the venue event stream is up", ["venue"], registry=r
-        )
+class Halted(RuntimeError):
+    """This instance no longer acts (stopping, fenced, or its state could not be stored)."""
 
 
 class Execution:
     def __init__(
-        self, rt: Runtime, cfg: ExecutionSettings, book: NettingBook, trading: TradingClient
+        self,
+        rt: Runtime,
+        cfg: ExecutionSettings,
+        book: NettingBook,
+        trading: TradingClient,
+        store: SnapshotStore,
+        stored: Stored | None = None,
     ) -> None:
-        self.rt, self.cfg, self.book, self.trading = rt, cfg, book, trading
+        self.rt, self.cfg, self.book, self.trading, self.store = rt, cfg, book, trading, store
         self.bus = rt.bus
         self.lock = asyncio.Lock()
         self.metrics = Metrics(rt)
-        self.now = now_ns()
+        stored = stored or Stored()
+        #: data time (ns): the newest tick seen, restored from the snapshot
+        self.now = stored.now if stored.now is not None else now_ns()
+        #: venue time of the newest venue fill applied; replays start here (less a slack)
+        self.fills_since = stored.fills_since
         self.sent_at: dict[str, float] = {}
-        self.kv: Any = None
+        self.dead = False
+        self.closed = False
+        self.kill_applied: tuple[bool, bool] | None = None
+
+    @property
+    def halted(self) -> bool:
+        return self.dead or self.closed or self.rt.stopping.is_set()
 
     # -- the one path every decision takes ---------------------------------------------------
 
     async def act(self, first: Decision) -> None:
         """Store, publish, call the venue, feed answers back; until nothing is left to do."""
-        queue: deque[Decision] = deque([first])
-        while queue:
-            d = queue.popleft()
-            if d.empty:
-                continue
-            await self.store()
-            await self.publish(d)
-            for cid in d.cancel:
-                queue.append(await self._cancel(cid))
-            for new in d.submit:
-                queue.append(self.book.mark_submitted(new.request.client_order_id, self.now))
-                await self.store()
-                queue.append(await self._submit(new.request))
-                self.metrics.orders.labels(new.owner).inc()
-            for cid in d.lookup:
-                queue.append(await self._lookup(cid))
+        if self.dead:
+            raise Halted("execution state is no longer stored; restarting")
+        try:
+            queue = [first]
+            while queue:
+                d = queue.pop(0)
+                if d.empty:
+                    continue
+                await self.commit(d)
+                for cid in d.cancel:
+                    queue.append(await self._cancel(cid))
+                for new in d.submit:
+                    cid = new.request.client_order_id
+                    submitted = self.book.mark_submitted(cid, self.now)
+                    if not submitted.empty:
+                        await self.commit(submitted)
+                    queue.append(await self._submit(new.request))
+                    self.metrics.orders.labels(new.owner).inc()
+                for cid in d.lookup:
+                    queue.append(await self._lookup(cid))
+        except Exception:
+            self.dead = True
+            self.rt.stopping.set()
+            log.exception("execution state could not be stored or published; stopping to restart")
+            raise
+
+    async def commit(self, d: Decision) -> None:
+        outbox = self.outgoing(d)
+        await self.save(outbox)
+        await self.publish(outbox)
+        for f in d.fills:
+            self.metrics.fills.labels(f.liquidity.value).inc()
+        for e in d.risk_events:
+            self.metrics.rejections.labels(e.kind).inc()
+            if e.kind == "reconcile_drift":
+                self.metrics.drift_events.labels(e.symbol or "").inc()
+
+    async def save(self, outbox: Sequence[Outgoing] = ()) -> None:
+        start = time.perf_counter()
+        await self.store.save(Stored(self.book.snapshot(), list(outbox), self.now, self.fills_since))
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - start)
+        self.metrics.snapshot_bytes.set(self.store.last_size)
+
+    def outgoing(self, d: Decision) -> list[Outgoing]:
+        out = [Outgoing(exec_fill(f.strategy), f.fill_id, f.to_bytes()) for f in d.fills]
+        for u in d.order_updates:
+            msg_id = f"{u.client_order_id}:{u.status.value}:{u.filled_qty}"
+            out.append(Outgoing(exec_order(u.owner), msg_id, u.to_bytes()))
+        for p in d.positions:
+            msg_id = f"{p.strategy}:{p.symbol}:{p.ts_event}:{p.qty}:{p.target}"
+            out.append(Outgoing(exec_position(p.strategy, p.symbol), msg_id, p.to_bytes()))
+        for e in d.risk_events:
+            msg_id = f"{e.kind}:{e.strategy}:{e.symbol}:{e.ts_event}:{e.reason}"
+            out.append(Outgoing(exec_risk(e.kind), msg_id, e.to_bytes()))
+        return out
+
+    async def publish(self, outbox: Sequence[Outgoing]) -> None:
+        for o in outbox:
+            await self.bus.js.publish(o.subject, o.payload, headers={"Nats-Msg-Id": o.msg_id})
+            self.bus.metrics.published.labels(subject_kind(o.subject)).inc()
 
     async def _submit(self, req: Any) -> Decision:
         loop = asyncio.get_running_loop()
@@ -135,6 +168,7 @@ class Execution:
                     error=str(exc),
                 )
                 return await self._lookup(req.client_order_id)
+            log.warning("venue rejected order", client_order_id=req.client_order_id, error=str(exc))
             vo = VenueOrder(
                 client_order_id=req.client_order_id, venue_order_id="", symbol=req.symbol, side=req.side,
                 type=req.type, qty=req.qty, price=req.price, status=OrderStatus.REJECTED,
@@ -152,7 +186,7 @@ class Execution:
             vo = await self.trading.cancel(cid)
         except OrderNotFound:
             return self.book.on_order_not_found(cid, self.now)
-        except Exception as exc:
+        except Exception as exc:  # the next resync looks the order up
             self.metrics.venue_errors.labels("cancel").inc()
             log.warning("cancel failed", client_order_id=cid, error=str(exc))
             return Decision()
@@ -167,32 +201,27 @@ class Execution:
             except Exception as exc:
                 self.metrics.venue_errors.labels("lookup").inc()
                 log.warning("lookup failed", client_order_id=cid, attempt=attempt, error=str(exc))
-                await asyncio.sleep(0.2 * 2**attempt)
-        return Decision()  # still unknown: the next reconcile or order event settles it
+                await asyncio.sleep(0.2 * 2**attempt)  # back-off between venue retries
+        return Decision()  # still unknown: the next resync settles it
 
-    async def store(self) -> None:
-        await self.kv.put(SNAPSHOT_KEY, json.dumps(self.book.snapshot(), separators=(",", ":")).encode())
+    def apply_fill(self, f: VenueFill) -> Decision:
+        """Feed one venue fill to the book (duplicates are dropped there); advance the watermark."""
+        try:
+            d = self.book.on_venue_fill(f, self.now)
+        except ValueError as exc:
+            log.error("bad venue fill ignored", venue_fill_id=f.venue_fill_id, error=str(exc))
+            return Decision()
+        self.fills_since = max(self.fills_since, f.ts_event)
+        return d
 
-    async def publish(self, d: Decision) -> None:
-        for f in d.fills:
-            await self.bus.publish_durable(exec_fill(f.strategy), f, f.fill_id)
-            self.metrics.fills.labels(f.liquidity.value).inc()
-        for u in d.order_updates:
-            msg_id = f"{u.client_order_id}:{u.status.value}:{u.filled_qty}"
-            await self.bus.publish_durable(exec_order(u.owner), u, msg_id)
-        for p in d.positions:
-            await self.bus.publish_durable(
-                exec_position(p.strategy, p.symbol), p, f"{p.strategy}:{p.symbol}:{p.ts_event}:{p.qty}"
-            )
-        for e in d.risk_events:
-            self.metrics.rejections.labels(e.kind).inc()
-            await self.bus.publish_durable(
-                exec_risk(e.kind), e, f"{e.kind}:{e.strategy}:{e.symbol}:{e.ts_event}:{e.reason}"
-            )
+    def replay_from(self) -> int:
+        return max(0, self.fills_since - int(self.cfg.replay_slack_s * NS))
 
     # -- inputs --------------------------------------------------------------------------------
 
     async def on_intent(self, env: IntentEnvelope) -> None:
+        if self.halted:  # not acked: the next owner gets it
+            raise Halted("execution is stopping; the intent is left for the next owner")
         intent = env.intent
         async with self.lock:
             if intent.dry_run:
@@ -201,38 +230,98 @@ class Execution:
             await self.act(self.book.on_intent(intent, None, self.now))
 
     async def on_tick(self, t: Tick) -> None:
-        if not (0 < t.bid <= t.ask):
+        if self.halted or not (0 < t.bid <= t.ask):
             return
         async with self.lock:
             self.now = max(self.now, t.ts_event)
             await self.act(self.book.on_tick(t.symbol, t.bid, t.ask, self.now))
 
     async def on_venue_event(self, ev: VenueOrder | VenueFill) -> None:
+        if self.halted:
+            return  # the next owner replays fills and looks orders up
         async with self.lock:
             if isinstance(ev, VenueFill):
                 sent = self.sent_at.pop(ev.client_order_id, None)
                 if sent is not None:
                     self.metrics.order_to_fill.observe(asyncio.get_running_loop().time() - sent)
-                await self.act(self.book.on_venue_fill(ev, self.now))
+                await self.act(self.apply_fill(ev))
             else:
                 await self.act(self.book.on_order_update(ev, self.now))
 
     async def on_clock(self) -> None:
+        if self.halted:
+            return
         async with self.lock:
             await self.act(self.book.on_clock(self.now))
 
-    async def reconcile(self) -> None:
-        """Before any intent: replay the venue's fills, then align orders and positions."""
+    async def on_kill_switch(self, ks: KillSwitch | None) -> None:
+        state = (ks is not None and ks.active, ks is not None and ks.flatten)
+        if self.halted:
+            return
         async with self.lock:
-            for f in await self.trading.fills(since=0):
-                await self.act(self.book.on_venue_fill(f, self.now))
-            bal = await self.trading.balance()
-            open_orders = await self.trading.open_orders()
-            d = self.book.reconcile(bal.positions, open_orders, self.now)
+            if state == self.kill_applied:
+                return
+            self.kill_applied = state
+            if ks is not None and ks.active:
+                log.warning("kill switch on", flatten=ks.flatten, reason=ks.reason)
+                await self.act(self.book.kill(ks.flatten, self.now, ks.reason))
+            elif self.book.killed:
+                log.info("kill switch off")
+                await self.act(self.book.release_kill(self.now))
+
+    async def on_strategy(self, name: str, cfg: StrategyConfig | None) -> None:
+        if not self.halted and cfg is not None and cfg.enabled != self.book.enabled(name):
+            async with self.lock:
+                await self.act(self.book.set_enabled(name, cfg.enabled, self.now))
+
+    async def reconcile(self, outbox: Sequence[Outgoing] = ()) -> None:
+        """Before any intent: publish the stored outbox, replay the venue's fills since the
+        watermark, then align orders and positions. The fills are read before and after the
+        balance; if one landed meanwhile the balance is read again, so no fill in flight is
+        mistaken for drift."""
+        async with self.lock:
+            await self.publish(outbox)
+            since = self.replay_from()
+            fills: dict[str, VenueFill] = {}
+            for _attempt in range(5):
+                for f in await self.trading.fills(since=since):
+                    fills.setdefault(f.venue_fill_id, f)
+                bal = await self.trading.balance()
+                open_orders = await self.trading.open_orders()
+                later = [f for f in await self.trading.fills(since=since) if f.venue_fill_id not in fills]
+                if not later:
+                    break
+                log.info("venue filled during reconcile; reading again", fills=len(later))
+            d = Decision()
+            for f in sorted(fills.values(), key=lambda f: f.ts_event):
+                d.merge(self.apply_fill(f))
+            self.metrics.replayed.labels("start").inc(len(fills))
+            d.merge(self.book.reconcile(bal.positions, open_orders, self.now))
             drift = [e for e in d.risk_events if e.kind == "reconcile_drift"]
             self.metrics.drift.set(len(drift))
-            if drift:
-                log.warning("reconcile drift", events=[e.reason for e in drift])
+            for e in drift:
+                log.warning("reconcile drift", symbol=e.symbol, reason=e.reason)
+            log.info("reconciled", replayed_fills=len(fills), since=since, open_orders=len(open_orders))
+            await self.act(d)
+
+    async def resync(self) -> None:
+        """Catch up with what the venue event stream may have missed (it does not replay after a
+        gap): fills since the watermark, and our live orders the venue no longer lists."""
+        if self.halted:
+            return
+        fills = await self.trading.fills(since=self.replay_from())
+        open_ids = {vo.client_order_id for vo in await self.trading.open_orders()}
+        async with self.lock:
+            d = Decision()
+            for f in fills:
+                d.merge(self.apply_fill(f))
+            # orders still live in the book but not open at the venue: their end was missed
+            d.lookup += [
+                u.client_order_id
+                for u in self.book.open_orders(self.now)
+                if u.client_order_id not in open_ids and u.status is not OrderStatus.NEW
+            ]
+            self.metrics.replayed.labels("resync").inc(len(fills))
             await self.act(d)
 
     async def positions(self, _: PositionsQuery) -> PositionsReply:
@@ -240,9 +329,23 @@ class Execution:
         return PositionsReply.model_validate(view)
 
 
+async def _every(rt: Runtime, seconds: float, job: Any, what: str) -> None:
+    while not rt.stopping.is_set():
+        try:
+            await asyncio.wait_for(rt.stopping.wait(), seconds)
+            return
+        except TimeoutError:
+            pass
+        try:
+            await job()
+        except Halted:
+            return
+        except Exception as exc:  # venue away: the next round tries again
+            log.warning(f"{what} failed", error=str(exc))
+
+
 async def run(rt: Runtime) -> None:
-    cfg: ExecutionSettings = load(ExecutionSettings)  # type: ignore[assignment]
-    limits = RiskLimits.model_validate(cfg.risk.model_dump())
+    cfg, limits = load_settings()
     bus = rt.bus
     lease = Lease(bus, "lease", rt.instance, cfg.lease_ttl_s)
     rt.state = "standby"
@@ -254,51 +357,54 @@ async def run(rt: Runtime) -> None:
 
     feed = open_feed(cfg.venue, cfg.venue_url)
     instruments = {i.symbol: i for i in await feed.instruments()}
-    kv = await bus.kv(KV_EXECUTION)
-    try:
-        entry = await kv.get(SNAPSHOT_KEY)
-        book = NettingBook.restore(json.loads(entry.value or b"{}"), limits, instruments)
-        log.info("book restored from snapshot")
-    except Exception as exc:  # KeyNotFound on a first start
-        log.info("new book", reason=type(exc).__name__)
+    store = SnapshotStore(await bus.kv(KV_EXECUTION), SNAPSHOT_KEY)
+    stored = await store.load()
+    if stored.book is not None:
+        book = NettingBook.restore(stored.book, limits, instruments)
+        log.info("book restored from snapshot", revision=store.revision, outbox=len(stored.outbox))
+    else:
+        log.info("new book")
         book = NettingBook(cfg.venue, limits, account=cfg.account, instruments=instruments)
 
-    ex = Execution(rt, cfg, book, open_trading(cfg.venue, cfg.venue_url, cfg.api_key))
-    ex.kv = kv
+    trading = open_trading(cfg.venue, cfg.venue_url, cfg.api_key)
+    ex = Execution(rt, cfg, book, trading, store, stored)
     ex.metrics.leader.set(1)
-    await ex.reconcile()
 
-    async def venue_events() -> None:
-        async for ev in ex.trading.events():
+    # venue events are buffered from now on, and handled once the book is reconciled
+    events: asyncio.Queue[VenueOrder | VenueFill] = asyncio.Queue()
+
+    async def pump() -> None:
+        async for ev in trading.events():
             ex.metrics.venue_up.labels(cfg.venue).set(1)
-            await ex.on_venue_event(ev)
+            events.put_nowait(ev)
 
-    async def clock() -> None:
+    rt.spawn(pump(), "venue-events")
+    await ex.reconcile(stored.outbox)
+    ks = await bus.kv_get(KV_CONTROL, KILL_SWITCH_KEY, KillSwitch)
+    await ex.on_kill_switch(ks)  # before any intent, as the switch stands now
+
+    async def drain() -> None:
         while not rt.stopping.is_set():
-            await asyncio.sleep(cfg.clock_every_s)
-            await ex.on_clock()
+            ev = await events.get()
+            try:
+                await ex.on_venue_event(ev)
+            except Halted:
+                return
 
     async def watch_strategies() -> None:
         async for key, value in bus.kv_watch(KV_STRATEGIES, ">", StrategyConfig):
-            if value is not None:
-                async with ex.lock:
-                    await ex.act(ex.book.set_enabled(key, value.enabled, ex.now))
+            await ex.on_strategy(key, value)
 
     async def watch_kill() -> None:
-        async for _key, ks in bus.kv_watch(KV_CONTROL, KILL_SWITCH_KEY, KillSwitch):
-            async with ex.lock:
-                if ks is not None and ks.active:
-                    log.warning("kill switch on", flatten=ks.flatten, reason=ks.reason)
-                    await ex.act(ex.book.kill(ks.flatten, ex.now, ks.reason))
-                elif ex.book.killed:
-                    log.info("kill switch off")
-                    await ex.act(ex.book.release_kill(ex.now))
+        async for _key, value in bus.kv_watch(KV_CONTROL, KILL_SWITCH_KEY, KillSwitch):
+            await ex.on_kill_switch(value)
 
-    await bus.subscribe(md_ticks(cfg.venue), Tick, ex.on_tick)
-    rt.spawn(venue_events(), "venue-events")
-    rt.spawn(clock(), "clock")
+    rt.spawn(drain(), "venue-drain")
+    rt.spawn(_every(rt, cfg.clock_every_s, ex.on_clock, "clock"), "clock")
+    rt.spawn(_every(rt, cfg.resync_every_s, ex.resync, "resync"), "resync")
     rt.spawn(watch_strategies(), "watch-strategies")
     rt.spawn(watch_kill(), "watch-kill")
+    await bus.subscribe(md_ticks(cfg.venue), Tick, ex.on_tick)
     await bus.serve(
         EXEC_POSITIONS, PositionsQuery, ex.positions, error_reply=lambda e: PositionsReply(error=e)
     )
@@ -306,12 +412,33 @@ async def run(rt: Runtime) -> None:
 
     async def on_shutdown() -> None:
         async with ex.lock:
-            await ex.act(ex.book.withdraw_quotes())
+            ex.closed = True
+            if not ex.dead:
+                try:
+                    await ex.act(ex.book.withdraw_quotes())
+                except Exception as exc:
+                    log.warning("could not withdraw quotes on shutdown", error=str(exc))
         await lease.release()
         ex.metrics.leader.set(0)
 
     rt.exit_stack.push_async_callback(on_shutdown)
     log.info("execution ready", venue=cfg.venue, symbols=sorted(instruments))
+    await serve_gateway_queries(ex)
+
+
+# -- read queries of the gateway (open orders) -------------------------------------------------
+
+
+async def serve_gateway_queries(ex: Execution) -> None:
+    """Answer `exec.query.orders`: the book's orders that are not terminal."""
+
+    async def open_orders(q: OrdersQuery) -> OrdersReply:
+        orders = ex.book.open_orders(ex.now)
+        if q.owner is not None:
+            orders = [o for o in orders if o.owner == q.owner]
+        return OrdersReply(orders=tuple(sorted(orders, key=lambda o: o.client_order_id)))
+
+    await ex.bus.serve(EXEC_ORDERS, OrdersQuery, open_orders, error_reply=lambda e: OrdersReply(error=e))
 
 
 def main() -> None:

@@ -1,9 +1,19 @@
+"""Execution settings (env prefix `TRADEBUS_EXECUTION_`, risk limits as `TRADEBUS_EXECUTION_RISK__*`).
+
+`load_settings()` validates both the settings and the core's `RiskLimits` at start; a bad value
+stops the start with a message naming the environment variable.
+"""
+
 from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.execution.core import RiskLimits
+
+PREFIX = "TRADEBUS_EXECUTION_"
 
 
 class Limits(BaseModel):
@@ -22,12 +32,11 @@ class Limits(BaseModel):
     order_burst: int = 40
     daily_loss_limit: Decimal = Decimal("5000")
     max_drawdown: Decimal = Decimal("20000")
+    dedupe_memory: int = 10_000
 
 
 class ExecutionSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="TRADEBUS_EXECUTION_", extra="ignore", env_nested_delimiter="__"
-    )
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", env_nested_delimiter="__")
 
     venue: str = "sim"
     venue_url: str = "http://127.0.0.1:8100"
@@ -36,5 +45,37 @@ class ExecutionSettings(BaseSettings):
     account: str = "tb"
     risk: Limits = Field(default_factory=Limits)
     #: the lease that makes one instance the owner of the account
-    lease_ttl_s: float = 6.0
-    clock_every_s: float = 0.5
+    lease_ttl_s: float = Field(default=6.0, gt=0)
+    clock_every_s: float = Field(default=0.5, gt=0)
+    #: wall seconds between catch-ups with the venue (fills since the watermark, lost order updates)
+    resync_every_s: float = Field(default=5.0, gt=0)
+    #: venue-time seconds re-read before the fill watermark (duplicates are dropped by id)
+    replay_slack_s: float = Field(default=60.0, ge=0)
+
+
+class SettingsError(SystemExit):
+    """A configuration error; its message names the environment variable."""
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    return PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def load_settings() -> tuple[ExecutionSettings, RiskLimits]:
+    """Read the environment; raise `SettingsError` naming the key of the first bad value."""
+    try:
+        cfg = ExecutionSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{_env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"execution configuration error: {problems}") from None
+    try:
+        limits = RiskLimits.model_validate(cfg.risk.model_dump())
+    except ValidationError as exc:
+        parts = []
+        for e in exc.errors():
+            if e["loc"]:
+                parts.append(f"{_env_name(('risk', *e['loc']))}: {e['msg']}")
+            else:  # a rule across keys names the keys in its message
+                parts.append(f"{PREFIX}RISK__*: {e['msg']}")
+        raise SettingsError(f"execution configuration error: {'; '.join(parts)}") from None
+    return cfg, limits

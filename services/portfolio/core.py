@@ -41,7 +41,9 @@ History, Sharpe, drawdown
     ``snapshot(ts_event)`` appends one point (the PnL) per book; the shell calls it every period
     (say each minute) and stores the returned rows. Sharpe is computed over those points (see
     :mod:`services.portfolio.series`, ``periods_per_year`` is the Ledger's parameter). Drawdowns
-    are in money, over the snapshot points and the current value.
+    are in money, over the snapshot points and the current value, from a peak of at least 0:
+    every book's PnL curve starts at 0 (no fills, no PnL), so a book that only ever lost is in
+    drawdown by all it lost.
 """
 
 from __future__ import annotations
@@ -181,7 +183,7 @@ class _Book:
     positions: dict[str, Position] = field(default_factory=dict)
     history: list[PnlPoint] = field(default_factory=list)
     history_f: list[float] = field(default_factory=list)
-    peak: Decimal | None = None
+    peak: Decimal = ZERO  # the curve starts at 0
     max_dd: Decimal = ZERO
 
     def record(self, point: PnlPoint) -> None:
@@ -191,7 +193,7 @@ class _Book:
             )
         self.history.append(point)
         self.history_f.append(float(point.pnl))
-        self.peak = point.pnl if self.peak is None else max(self.peak, point.pnl)
+        self.peak = max(self.peak, point.pnl)
         self.max_dd = max(self.max_dd, self.peak - point.pnl)
 
 
@@ -278,6 +280,10 @@ class Ledger:
         known = self._last.get(symbol)
         return known[0] if known else None
 
+    def last_prices(self) -> dict[str, Decimal]:
+        """The last price of every symbol with one (a mark or a fill)."""
+        return {symbol: known[0] for symbol, known in sorted(self._last.items())}
+
     def figures(self, strategy: str | None = None, *, with_history: bool = False) -> Figures:
         """The figures of a strategy, or of the account when `strategy` is None or ACCOUNT.
 
@@ -317,7 +323,7 @@ class Ledger:
             losses += pos.losses
         total_value = cash + market_value
         pnl = total_value - start
-        peak = pnl if book.peak is None else max(book.peak, pnl)
+        peak = max(book.peak, pnl)
         current_dd = peak - pnl
         return Figures(
             strategy=name,

@@ -5,83 +5,40 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 
 import structlog
-from prometheus_client import Counter, Gauge
 
 from proto import Fill, OrderUpdate, PositionUpdate, RiskEvent, Tick
-from proto.queries import FillsPage, FillsQuery, PnlQuery, PnlReply
-from proto.subjects import PORTFOLIO_FILLS, PORTFOLIO_PNL, TRADING
-from services.portfolio.core import ACCOUNT, Figures, Ledger
+from proto.queries import (
+    EquityPoint,
+    EquityQuery,
+    EquityReply,
+    FillsPage,
+    FillsQuery,
+    PnlQuery,
+    PnlReply,
+    RiskEventsQuery,
+    RiskEventsReply,
+)
+from proto.subjects import PORTFOLIO_EQUITY, PORTFOLIO_FILLS, PORTFOLIO_PNL, PORTFOLIO_RISK, TRADING
+from services.portfolio.core import ACCOUNT, EquitySnapshot, Figures, Ledger
 from services.portfolio.db import APP_ROLE, create_pool, migrate
+from services.portfolio.metrics import PortfolioMetrics
 from services.portfolio.settings import PortfolioSettings
-from services.portfolio.store import LedgerStore
+from services.portfolio.store import MAX_PAGE, LedgerStore
 from tradebus.bus import now_ns
 from tradebus.service import Runtime
 from tradebus.settings import load
 
 log = structlog.get_logger()
 
-FIGURE_GAUGES = (
-    "realized",
-    "unrealized",
-    "fees",
-    "pnl",
-    "exposure",
-    "turnover",
-    "current_drawdown",
-    "max_drawdown",
-)
-
 
 def figures_row(f: Figures) -> dict[str, str | int | float | None]:
     row = f.model_dump(mode="json", exclude={"history", "symbols", "strategy"})
     row["positions"] = ",".join(f"{s}={format(q, 'f')}" for s, q in sorted(f.positions.items()))
     return row
-
-
-class PortfolioMetrics:
-    def __init__(self, rt: Runtime) -> None:
-        r = rt.registry
-        self.figures = {
-            name: Gauge(
-                f"tradebus_strategy_{name}_usd",
-                f"{name} per strategy (account = {ACCOUNT})",
-                ["strategy"],
-                registry=r,
-            )
-            for name in FIGURE_GAUGES
-        }
-        self.position = Gauge(
-            "tradebus_strategy_position",
-            "Position per strategy and symbol",
-            ["strategy", "symbol"],
-            registry=r,
-        )
-        self.trades = Gauge(
-            "tradebus_strategy_trades", "Closed trades per strategy", ["strategy", "outcome"], registry=r
-        )
-        self.sharpe = Gauge(
-            "tradebus_strategy_sharpe_ratio", "Annualized Sharpe ratio per strategy", ["strategy"], registry=r
-        )
-        self.fills = Counter(
-            "tradebus_portfolio_fills_total", "Fills stored", ["strategy", "liquidity"], registry=r
-        )
-        self.duplicates = Counter(
-            "tradebus_portfolio_duplicate_fills_total", "Redelivered fills ignored", registry=r
-        )
-
-    def update(self, all_figures: dict[str, Figures]) -> None:
-        for strategy, f in all_figures.items():
-            for name, gauge in self.figures.items():
-                gauge.labels(strategy).set(float(getattr(f, name)))
-            for symbol, qty in f.positions.items():
-                self.position.labels(strategy, symbol).set(float(qty))
-            self.trades.labels(strategy, "win").set(f.wins)
-            self.trades.labels(strategy, "loss").set(f.losses)
-            if f.sharpe is not None:
-                self.sharpe.labels(strategy).set(f.sharpe)
 
 
 async def run(rt: Runtime) -> None:
@@ -101,18 +58,27 @@ async def run(rt: Runtime) -> None:
     rebuilt = ledger.apply_all(await store.all_fills())
     ledger.load_history(await store.equity_history())
     log.info("ledger ready", migrations=applied, fills=rebuilt)
-    metrics = PortfolioMetrics(rt)
+    metrics = PortfolioMetrics(rt.registry)
     bus = rt.bus
 
-    async def on_fill(f: Fill) -> None:
-        if await store.insert_fill(f):  # stored before the ack: a crash redelivers, never loses
-            metrics.fills.labels(f.strategy, f.liquidity.value).inc()
-        else:
-            metrics.duplicates.inc()
-        ledger.apply(f)
+    def refresh() -> None:
+        metrics.figures.update(ledger.all_figures(), ledger.last_prices())
 
-    async def on_order(u: OrderUpdate) -> None:
-        await store.insert_orders([u])
+    refresh()
+
+    async def on_fills(batch: Sequence[Fill]) -> None:
+        for f in batch:  # refuse before storing: a stored fill the ledger refuses would stop a rebuild
+            if f.strategy == ACCOUNT:
+                raise ValueError(f"strategy: {ACCOUNT!r} is the account's book, not a strategy")
+        with metrics.write_seconds.time():  # stored before the acks: a crash redelivers, never loses
+            new = await store.insert_fills(batch)
+        metrics.duplicates.inc(len(batch) - new)
+        for f in batch:
+            if ledger.apply(f):
+                metrics.fills.labels(f.strategy, f.liquidity.value).inc()
+
+    async def on_orders(batch: Sequence[OrderUpdate]) -> None:
+        await store.insert_orders(batch)
 
     async def on_position(p: PositionUpdate) -> None:
         await store.upsert_position(p)
@@ -123,8 +89,10 @@ async def run(rt: Runtime) -> None:
     async def on_tick(t: Tick) -> None:
         ledger.mark(t.symbol, Decimal(repr(t.mid)), t.ts_event)
 
-    await bus.consume(TRADING, "portfolio-fills", "exec.fill.>", Fill, on_fill)
-    await bus.consume(TRADING, "portfolio-orders", "exec.order.>", OrderUpdate, on_order)
+    await bus.consume_batch(TRADING, "portfolio-fills", "exec.fill.>", Fill, on_fills, batch=cfg.batch_size)
+    await bus.consume_batch(
+        TRADING, "portfolio-orders", "exec.order.>", OrderUpdate, on_orders, batch=cfg.batch_size
+    )
     await bus.consume(TRADING, "portfolio-risk", "exec.risk.>", RiskEvent, on_risk)
     await bus.consume("POSITIONS", "portfolio-positions", "exec.position.>", PositionUpdate, on_position)
     await bus.subscribe("md.tick.>", Tick, on_tick)
@@ -155,13 +123,14 @@ async def run(rt: Runtime) -> None:
         last_snapshot = time.monotonic()
         while not rt.stopping.is_set():
             await asyncio.sleep(cfg.metrics_every_s)
-            metrics.update(ledger.all_figures())
+            refresh()
             if time.monotonic() - last_snapshot >= cfg.snapshot_every_s:
                 last_snapshot = time.monotonic()
                 await store.insert_equity_snapshots(ledger.snapshot(now_ns()))
 
     rt.spawn(figures_loop(), "figures")
     rt.checks["postgres"] = lambda: not pool._closed
+    await serve_gateway_reads(rt, store)
 
 
 async def _connect(dsn: str):  # type: ignore[no-untyped-def]
@@ -175,6 +144,52 @@ async def _connect(dsn: str):  # type: ignore[no-untyped-def]
                 raise
             log.warning("postgres not ready; retrying", error=str(exc))
             await asyncio.sleep(1)
+
+
+# -- read queries of the gateway (risk events, equity history) ---------------------------------
+
+
+def thin(points: list[EquitySnapshot], at_most: int) -> list[EquitySnapshot]:
+    """At most `at_most` points, evenly spaced over the list; the first and last always kept."""
+    if len(points) <= at_most:
+        return points
+    step = (len(points) - 1) / (at_most - 1)
+    return [points[round(i * step)] for i in range(at_most)]
+
+
+async def serve_gateway_reads(rt: Runtime, store: LedgerStore) -> None:
+    """Answer `portfolio.query.risk` and `portfolio.query.equity` from Postgres."""
+
+    async def risk(q: RiskEventsQuery) -> RiskEventsReply:
+        events = await store.risk_events(q.limit if q.strategy is None else MAX_PAGE)
+        if q.strategy is not None:
+            events = [e for e in events if e.strategy == q.strategy][: q.limit]
+        return RiskEventsReply(events=tuple(events))
+
+    async def equity(q: EquityQuery) -> EquityReply:
+        by_book: dict[str, list[EquitySnapshot]] = {}
+        for row in await store.equity_history(q.strategy, q.since):
+            by_book.setdefault(row.strategy, []).append(row)
+        return EquityReply(
+            series={
+                name: tuple(
+                    EquityPoint(ts_event=r.ts_event, pnl=r.pnl, total_value=r.total_value)
+                    for r in thin(rows, q.max_points)
+                )
+                for name, rows in sorted(by_book.items())
+            }
+        )
+
+    await rt.bus.serve(
+        PORTFOLIO_RISK,
+        RiskEventsQuery,
+        risk,
+        queue="portfolio",
+        error_reply=lambda e: RiskEventsReply(error=e),
+    )
+    await rt.bus.serve(
+        PORTFOLIO_EQUITY, EquityQuery, equity, queue="portfolio", error_reply=lambda e: EquityReply(error=e)
+    )
 
 
 def main() -> None:

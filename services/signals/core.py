@@ -42,6 +42,7 @@ class StrategyHost:
         self.instances: dict[str, Strategy[Any]] = {s: self.cls(self.params, s) for s in self.symbols}
         self.contexts: dict[str, Context] = {s: Context(symbol=s, venue=self.venue) for s in self.symbols}
         self.warming = False
+        self.stale: set[str] = set()
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -118,9 +119,17 @@ class StrategyHost:
         self.stats.intents += len(out)
         return out
 
+    def set_stale(self, symbol: str, stale: bool) -> None:
+        """Marketdata's flag: no data from the venue for this symbol lately."""
+        if stale:
+            self.stale.add(symbol)
+        else:
+            self.stale.discard(symbol)
+
     def _allowed(self, symbol: str, action: Action) -> bool:
-        """A disabled strategy may only reduce: exits pass, entries and quotes do not."""
-        if self.enabled:
+        """A disabled strategy, or any strategy in a symbol whose feed is stale, may only reduce:
+        exits pass, entries and quotes do not."""
+        if self.enabled and symbol not in self.stale:
             return True
         if isinstance(action, QuotePair):
             return action.bid is None and action.ask is None

@@ -22,7 +22,9 @@ from proto import (
     StrategyConfig,
     Tick,
 )
+from proto.marketdata import FeedStatus
 from proto.subjects import (
+    KV_CONTROL,
     KV_STRATEGIES,
     MD_HISTORY,
     exec_fill,
@@ -107,6 +109,10 @@ async def run(rt: Runtime) -> None:
         ["strategy"],
         registry=rt.registry,
     )
+    stale_g = Gauge(
+        "tradebus_signals_stale_symbols", "Symbols whose feed is stale (entries paused)", ["strategy"],
+        registry=rt.registry,
+    )  # fmt: skip
     enabled_g.labels(name).set(1 if host.enabled else 0)
     seen_errors = {"n": 0}
 
@@ -184,11 +190,23 @@ async def run(rt: Runtime) -> None:
             elif host.enabled and not was:
                 log.info("strategy enabled")
 
+    async def watch_feeds() -> None:
+        """Marketdata's stale-feed flags (KV `control`): no new entries in a stale symbol."""
+        async for _key, status in bus.kv_watch(KV_CONTROL, f"feed.{host.venue}.*", FeedStatus):
+            if status is not None and status.symbol in host.contexts:
+                host.set_stale(status.symbol, status.stale)
+                stale_g.labels(name).set(len(host.stale))
+                if status.stale:
+                    log.warning("feed stale: entries paused", symbol=status.symbol)
+                else:
+                    log.info("feed back: entries resume", symbol=status.symbol)
+
     async def on_shutdown() -> None:
         await emit(host.withdraw(), time.perf_counter())
 
     rt.exit_stack.push_async_callback(on_shutdown)
     rt.spawn(watch_config(), "config-watch")
+    rt.spawn(watch_feeds(), "feed-watch")
     log.info("signals ready", kind=cls.name, symbols=host.symbols, interval=interval)
 
 

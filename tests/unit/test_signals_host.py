@@ -129,3 +129,14 @@ def test_quotes_and_their_withdrawal() -> None:
     assert len(withdrawn) == 1
     q = withdrawn[0].intent
     assert isinstance(q, Quotes) and q.bid is None and q.ask is None
+
+
+def test_a_stale_feed_pauses_entries_in_its_symbol_only() -> None:
+    h = host()
+    h.set_stale("BTC-USD", True)
+    assert h.on_candle(candle("BTC-USD", 1, 105)) == []  # entry in the stale symbol: paused
+    assert targets(h.on_candle(candle("ETH-USD", 1, 105))) == [("ETH-USD", Decimal("2"), "up")]
+    h.on_position("BTC-USD", Decimal("2"))
+    assert targets(h.on_candle(candle("BTC-USD", 2, 100))) == [("BTC-USD", Decimal("0"), "flat")]  # exit
+    h.set_stale("BTC-USD", False)
+    assert targets(h.on_candle(candle("BTC-USD", 3, 105))) == [("BTC-USD", Decimal("2"), "up")]

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from proto import OrderType, OrderUpdate, Quotes, Side, TargetPosition
+from proto import OrderStyle, OrderType, OrderUpdate, Quotes, Side, TargetPosition
 from services.execution.core.decision import Decision
 from services.execution.core.netting import NET, UNATTRIBUTED, ZERO, Netting, to_decimal
 from services.execution.core.orders import OrderRecord
@@ -123,7 +123,8 @@ class NettingBook(Netting):
             old = self._orders.get(self._quotes.get(key, ""))
             live = old if old is not None and not old.terminal and not old.cancel_requested else None
             if live is not None and want is not None:
-                if live.price == want.price and live.qty == want.qty:
+                same_price = live.price == self._price(q.symbol, side, want.price)
+                if same_price and live.qty == self._tradable(q.symbol, want.qty):
                     continue  # unchanged: the resting order stays
             if live is not None:
                 self._cancel(live, out)
@@ -264,8 +265,8 @@ class NettingBook(Netting):
         return out
 
     def kill(self, flatten: bool, now: int, reason: str = "") -> Decision:
-        """Cancel every order; block new ones. With `flatten`, every target goes to 0 and only
-        orders that reduce a position pass the gate."""
+        """Cancel every order; block new ones. With `flatten`, every target goes to 0 (traded at
+        market) and only orders that reduce a position pass the gate."""
         out = Decision()
         self._killed, self._flatten = True, flatten
         why = f"kill switch on (flatten={flatten}) {reason}".strip()
@@ -274,7 +275,8 @@ class NettingBook(Netting):
             self._cancel(rec, out)
         if flatten:
             for (st, sy), slot in sorted(self._slots.items()):
-                slot.target, slot.bracket = ZERO, None
+                # flatten at market: a strategy's resting-limit style could leave the exit unfilled
+                slot.target, slot.bracket, slot.style = ZERO, None, OrderStyle()
                 self._pos_update(st, sy, now, out)
             for sy in self.symbols():
                 self._replan(sy, now, out)
@@ -309,7 +311,7 @@ class NettingBook(Netting):
         out = Decision()
         listed = {vo.client_order_id for vo in open_orders}
         for vo in open_orders:
-            self._merge(out, self.on_order_update(vo, now))
+            out.merge(self.on_order_update(vo, now))
         for rec in list(self._orders.values()):
             if not rec.terminal and rec.client_order_id not in listed:
                 out.lookup.append(rec.client_order_id)
@@ -333,16 +335,6 @@ class NettingBook(Netting):
             self._pos_update(UNATTRIBUTED, sy, now, out)
             self._net_update(sy, now, out)
         return out
-
-    @staticmethod
-    def _merge(into: Decision, other: Decision) -> None:
-        into.fills += other.fills
-        into.submit += other.submit
-        into.cancel += other.cancel
-        into.lookup += other.lookup
-        into.order_updates += other.order_updates
-        into.positions += other.positions
-        into.risk_events += other.risk_events
 
     # ----------------------------------------------------------------- snapshot
     def snapshot(self) -> dict[str, Any]:

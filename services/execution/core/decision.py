@@ -46,3 +46,13 @@ class Decision:
             or self.positions
             or self.risk_events
         )
+
+    def merge(self, other: Decision) -> None:
+        """Append `other`'s outputs (the shell batches replayed fills into one decision)."""
+        self.fills += other.fills
+        self.submit += other.submit
+        self.cancel += other.cancel
+        self.lookup += other.lookup
+        self.order_updates += other.order_updates
+        self.positions += other.positions
+        self.risk_events += other.risk_events

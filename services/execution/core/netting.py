@@ -27,7 +27,7 @@ from proto import (
 )
 from services.execution.core.decision import Decision, NewOrder
 from services.execution.core.orders import IllegalTransition, OrderRecord, PlanEntry
-from services.execution.core.planning import allocate, cross, round_down
+from services.execution.core.planning import allocate, cross, round_down, round_price
 from services.execution.core.positions import Slot
 from services.execution.core.risk import RiskContext, RiskGate, RiskKind, RiskLimits
 from tradebus.venues.base import Instrument, OrderRequest, VenueFill, VenueOrder
@@ -194,6 +194,7 @@ class Netting:
         out: Decision,
     ) -> OrderRecord | None:
         coid = f"{self.account}-{self._seq + 1}"
+        price = self._price(symbol, side, price)
         req = OrderRequest(coid, symbol, side, qty, type_, price)
         event = self._gate.check(req, self._risk_context(symbol, strategy, now))
         if event is not None:
@@ -206,6 +207,13 @@ class Netting:
         out.submit.append(NewOrder(owner, self.venue, req, expire))
         out.order_updates.append(rec.update(now))
         return rec
+
+    def _price(self, symbol: str, side: Side, price: Decimal | None) -> Decimal | None:
+        """A limit price on the instrument's tick grid (unchanged if the instrument is unknown)."""
+        inst = self.instruments.get(symbol)
+        if price is None or inst is None:
+            return price
+        return round_price(price, inst.price_increment, side)
 
     def _risk_context(self, symbol: str, strategy: str | None, now: int) -> RiskContext:
         gross_other = ZERO
@@ -288,6 +296,18 @@ class Netting:
                     left -= take
             if left > 0:
                 alloc.append((UNATTRIBUTED, left))
+        lost = sum((q for st, q in alloc if st == UNATTRIBUTED), ZERO)
+        if lost > 0:  # a fill our orders cannot explain: corrected by booking, and reported
+            why = "is not ours" if rec is None else "over-fills it"
+            self._event(
+                out,
+                RiskKind.RECONCILE_DRIFT,
+                f"venue fill {fill.venue_fill_id} of order {fill.client_order_id} {why}; "
+                f"{lost} booked to {UNATTRIBUTED}",
+                now,
+                UNATTRIBUTED,
+                fill.symbol,
+            )
         fee_left, untracked = fill.fee, False
         for i, (st, q) in enumerate(alloc):
             fee = fee_left if i == len(alloc) - 1 else fill.fee * q / fill.qty

@@ -7,8 +7,9 @@ state therefore yields the same crossings, the same order plans and the same fil
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
+from proto import Side
 from services.execution.core.orders import PlanEntry
 
 ZERO = Decimal(0)
@@ -19,6 +20,15 @@ def round_down(qty: Decimal, increment: Decimal) -> Decimal:
     if increment <= 0:
         raise ValueError(f"size increment must be > 0, got {increment}")
     return (qty / increment).to_integral_value(rounding=ROUND_DOWN) * increment
+
+
+def round_price(price: Decimal, increment: Decimal, side: Side) -> Decimal:
+    """A limit price on the venue's tick grid, never more aggressive than asked: a buy is
+    rounded down, a sell up."""
+    if increment <= 0:
+        raise ValueError(f"price increment must be > 0, got {increment}")
+    mode = ROUND_DOWN if side is Side.BUY else ROUND_UP
+    return (price / increment).to_integral_value(rounding=mode) * increment
 
 
 def cross(deltas: Mapping[str, Decimal]) -> tuple[dict[str, Decimal], dict[str, Decimal]]:

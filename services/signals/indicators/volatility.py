@@ -113,37 +113,10 @@ class BollingerBands(RollingStats):
 
     def update(self, x: float) -> float:
         """Add a close; return the middle band (NaN until ready)."""
-        ring = self._ring
-        i = self._i
-        n = self.period
-        old = ring[i]
-        last = ring[i - 1]
-        ring[i] = x
-        i += 1
-        self._i = 0 if i == n else i
-        if not self.ready:
-            if not self._warm(x, last):
-                return NAN
-            m2 = self._m2
-            run = self._run
-        else:
-            r = self._resum + 1
-            if r >= self._resum_every:
-                m2 = self._exact()
-            else:
-                self._resum = r
-                s = self._sum
-                d = x - old
-                s1 = s + d
-                self._sum = s1
-                self._m2 = m2 = self._m2 + d * (x - s1 / n + old - s / n)
-            run = self._run = self._run + 1 if x == last else 1
-        if run >= n:
-            self.mean = self.middle = self.upper = self.lower = x
-            self.var = self.std = 0.0
-            return x
-        self.mean = self.middle = mid = self._sum / n
-        self.var = var = m2 / n if m2 > 0.0 else 0.0
+        var = RollingStats.update(self, x)
+        if var != var:  # NaN: not ready
+            return NAN
+        self.middle = mid = self.mean
         self.std = sd = _sqrt(var)
         self.upper = mid + sd * self.k_up
         self.lower = mid - sd * self.k_dn

@@ -28,7 +28,19 @@ from services.signals.strategies.sma_cross_scalp import (
     SmaCrossScalpParams,
 )
 
-BUILTIN: dict[str, type[Strategy[Any]]] = {cls.name: cls for cls in (BbRsiScalper,)}
+BUILTIN: dict[str, type[Strategy[Any]]] = {
+    cls.name: cls
+    for cls in (
+        BbRsiScalper,
+        MarketMaker,
+        EmaRsiAlpha,
+        MacdMomentum,
+        BbMeanReversion,
+        SmaCrossScalp,
+        RsiBbTrend,
+        RenkoAoDivergence,
+    )
+}
 
 
 def load_strategy_class(spec: str) -> type[Strategy[Any]]:

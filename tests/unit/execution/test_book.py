@@ -350,3 +350,19 @@ def test_bad_tick_and_bad_fill_raise_clear_errors() -> None:
         b.on_venue_fill(vfill(order, "1", "100").__class__(
             "f", "v", order.request.client_order_id, "BTC", Side.BUY, D(1), D(100), D(0), "??", T0
         ), T0)  # fmt: skip
+
+
+def test_limit_prices_are_put_on_the_tick_grid_never_more_aggressive() -> None:
+    from services.execution.core import NettingBook
+    from tradebus.venues.base import Instrument
+
+    inst = Instrument("BTC-USD", "BTC", "USD", D("0.01"), D("0.0001"), D("0.0001"))
+    b = NettingBook("sim", limits(), instruments={"BTC-USD": inst})
+    b.on_tick("BTC-USD", 99.99, 100.01, T0)
+    d = b.on_intent(quotes("mm", "BTC-USD", ("99.98765", "0.5"), ("100.01234", "0.5")), None, T0)
+    prices = {n.request.side.value: n.request.price for n in d.submit}
+    assert prices == {"buy": D("99.98"), "sell": D("100.02")}
+    # the same quotes again (off-grid as before) leave the resting orders alone: no churn
+    again = b.on_intent(quotes("mm", "BTC-USD", ("99.98765", "0.5"), ("100.01234", "0.5")), None, T0 + 1)
+    assert again.submit == []
+    assert again.cancel == []

@@ -115,3 +115,17 @@ def test_broken_file_names_the_error(tmp_path: Path) -> None:
 def test_missing_module() -> None:
     with pytest.raises(StrategyLoadError, match="cannot import module 'no_such_mod'"):
         load_strategy_class("no_such_mod:X")
+
+
+def test_every_strategy_of_the_sources_is_builtin() -> None:
+    from services.signals.strategies import BUILTIN
+
+    assert sorted(BUILTIN) == sorted(
+        [
+            "bb_rsi_scalper", "market_maker", "ema_rsi_alpha", "macd_momentum",
+            "bb_mean_reversion", "sma_cross_scalp", "rsi_bb_trend", "renko_ao_divergence",
+        ]
+    )  # fmt: skip
+    for name, cls in BUILTIN.items():
+        assert cls.name == name
+        assert load_strategy_class(name) is cls

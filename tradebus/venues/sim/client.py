@@ -31,6 +31,7 @@ from tradebus.venues.base import (
     VenueFill,
     VenueOrder,
 )
+from tradebus.venues.clock import MarketClock
 from tradebus.venues.sim.wire import dec_str, fill_from_json, order_from_json
 
 log = structlog.get_logger()
@@ -235,6 +236,17 @@ class SimTradingClient:
     async def balance(self) -> Balance:
         data = await _call(self._http, "GET", "/api/v1/account")
         return _parse("account", _balance, data)
+
+    async def clock(self) -> MarketClock:
+        """The market clock of a sim with market hours (VenueError otherwise)."""
+        data = await _call(self._http, "GET", "/api/v1/clock")
+        return _parse(
+            "clock",
+            lambda d: MarketClock(
+                int(d["ts"]), bool(d["is_open"]), int(d["next_open"]), int(d["next_close"])
+            ),
+            data,
+        )
 
     async def events(self) -> AsyncIterator[VenueOrder | VenueFill]:
         """Order updates and fills as they happen. Events while disconnected are not replayed:

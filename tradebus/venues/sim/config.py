@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from tradebus.venues.base import Instrument
+from tradebus.venues.ohlcv_files import Bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class EngineConfig:
     accounts: tuple[str, ...] = ("acct-1",)
     #: Synthetic levels per side of the book (market orders walk at most these).
     book_levels: int = 20
+    #: Recorded bars replayed as the path of these symbols (see replay.py); others are random.
+    replay: Mapping[str, Sequence[Bar]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.step_ms <= 0 or 1000 % self.step_ms:

@@ -30,6 +30,7 @@ from tradebus.venues.sim.accounts import ZERO, Account, Order, Position, fee_of
 from tradebus.venues.sim.bars import SECOND_NS, BarStore, CandleRow
 from tradebus.venues.sim.config import EngineConfig, SymbolSpec
 from tradebus.venues.sim.prices import BLOCK_SECONDS, Block, PricePath
+from tradebus.venues.sim.replay import ReplayPath
 
 AccountEvent = tuple[str, VenueOrder | VenueFill]
 MAX_CLIENT_ORDER_ID = 64
@@ -89,7 +90,7 @@ class _Market:
         "path", "resting", "size_inc_f", "spec",
     )  # fmt: skip
 
-    def __init__(self, spec: SymbolSpec, path: PricePath, bars: BarStore) -> None:
+    def __init__(self, spec: SymbolSpec, path: PricePath | ReplayPath, bars: BarStore) -> None:
         self.spec = spec
         self.instrument = spec.instrument
         self.inc = spec.instrument.price_increment
@@ -155,7 +156,12 @@ class SimEngine:
             if symbol in self._markets:
                 raise ValueError(f"symbol {symbol} is configured twice")
             rng = np.random.default_rng([config.seed, zlib.crc32(symbol.encode())])
-            path = PricePath(spec.process, self.step_ns / SECOND_NS, rng)
+            recorded = config.replay.get(symbol)
+            path: PricePath | ReplayPath = (
+                ReplayPath(recorded, self.step_ns / SECOND_NS, self.t0_ns)
+                if recorded
+                else PricePath(spec.process, self.step_ns / SECOND_NS, rng)
+            )
             market = _Market(spec, path, BarStore(self.t0_ns))
             for _ in range(history_blocks):
                 market.block = path.next_block()

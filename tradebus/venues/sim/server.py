@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from proto import INTERVAL_SECONDS, OrderType, Side
 from tradebus.venues.base import OrderNotFound, OrderRequest
 from tradebus.venues.sim.engine import AccountEvent, MarketQuote, OrderRejected, SimEngine
+from tradebus.venues.sim.faults import Verdict
 from tradebus.venues.sim.hub import Hub, MarketSubscriber
 from tradebus.venues.sim.settings import SimSettings
 from tradebus.venues.sim.wire import dec_str, fill_to_json, float_str, order_to_json
@@ -52,8 +53,12 @@ class SimExchange:
 
     def __init__(self, settings: SimSettings) -> None:
         self.settings = settings
-        start = settings.start_ts if settings.start_ts is not None else time.time_ns()
-        self.engine = SimEngine(settings.engine_config(), start)
+        replay = settings.load_replay()
+        start = settings.start_time(replay, time.time_ns())
+        self.engine = SimEngine(settings.engine_config(replay), start)
+        self.hours = settings.hours()
+        self.faults = settings.faults()
+        self.started = time.monotonic()
         self.clock = SimClock(self.engine.now_ns, settings.clock_speed)
         self.hub = Hub()
         self.keys = settings.account_keys()
@@ -177,19 +182,41 @@ def _install_errors(app: FastAPI) -> None:
 
 
 def _install_faults(app: FastAPI, settings: SimSettings) -> None:
-    if settings.latency_ms <= 0 and settings.error_rate <= 0:
+    plan = settings.faults()
+    if not plan.active:
         return
 
     @app.middleware("http")
     async def faults(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         path = request.url.path
         if path.startswith("/api/") and path != "/api/v1/health":
-            if settings.latency_ms > 0:
-                await asyncio.sleep(settings.latency_ms / 1000)
+            if plan.latency_s > 0:
+                await asyncio.sleep(plan.latency_s)
             ex: SimExchange = request.app.state.exchange
-            if settings.error_rate > 0 and ex.fault_rng.random() < settings.error_rate:
+            verdict = plan.rest(time.monotonic() - ex.started, ex.fault_rng.random())
+            if verdict is Verdict.OUTAGE:
+                return _error(503, "injected outage")
+            if verdict is Verdict.ERROR:
                 return _error(503, "injected fault")
+            if verdict is Verdict.TIMEOUT:
+                await asyncio.sleep(plan.timeout_s)
+                return _error(504, "injected timeout")
         return await call_next(request)
+
+
+async def _limited(ws: WebSocket, ex: SimExchange, run: Awaitable[None]) -> None:
+    """Run a WebSocket session under the fault plan: refused during an outage, closed when its
+    lifetime (drop interval, or the start of an outage) is over."""
+    life = ex.faults.ws_lifetime(time.monotonic() - ex.started)
+    if life is None:
+        await run
+        return
+    try:
+        async with asyncio.timeout(life):
+            await run
+    except TimeoutError:
+        with contextlib.suppress(RuntimeError, OSError):
+            await ws.close(code=1012, reason="injected disconnect")
 
 
 def create_app(settings: SimSettings) -> FastAPI:
@@ -229,6 +256,15 @@ def _add_market_routes(app: FastAPI) -> None:
     @app.get("/api/v1/time")
     async def sim_time(ex: Exchange) -> dict[str, int]:
         return {"ts": ex.engine.now_ns}
+
+    @app.get("/api/v1/clock")
+    async def market_clock(ex: Exchange) -> Response:
+        if ex.hours is None:
+            return _error(404, "this sim has no market hours (set TRADEBUS_SIM_MARKET_HOURS=true)")
+        c = ex.hours.clock(ex.engine.now_ns)
+        return JSONResponse(
+            {"ts": c.ts, "is_open": c.is_open, "next_open": c.next_open, "next_close": c.next_close}
+        )
 
     @app.get("/api/v1/symbols")
     async def symbols(ex: Exchange) -> list[dict[str, str]]:
@@ -294,6 +330,8 @@ def _add_market_routes(app: FastAPI) -> None:
 def _add_account_routes(app: FastAPI) -> None:
     @app.post("/api/v1/orders")
     async def submit(ex: Exchange, account: AccountId, body: OrderIn) -> dict[str, Any]:
+        if ex.hours is not None and not ex.hours.clock(ex.engine.now_ns).is_open:
+            raise OrderRejected("market is closed; see GET /api/v1/clock")
         req = OrderRequest(
             client_order_id=body.client_order_id,
             symbol=body.symbol,
@@ -374,7 +412,7 @@ def _add_websockets(app: FastAPI) -> None:
             _subscribe(ex, sub, msg)
 
         try:
-            await _connection(ws, sub.queue, on_text)
+            await _limited(ws, ex, _connection(ws, sub.queue, on_text))
         finally:
             ex.hub.market.discard(sub)
 
@@ -389,7 +427,7 @@ def _add_websockets(app: FastAPI) -> None:
         queue = ex.hub.add_account(account)
 
         try:
-            await _connection(ws, queue, lambda _: None)
+            await _limited(ws, ex, _connection(ws, queue, lambda _: None))
         finally:
             ex.hub.remove_account(account, queue)
 

@@ -1,0 +1,155 @@
+"""The bare baseline: the pipeline's topology with no work in between.
+
+Three processes and the same hops as the platform: `md` reads the venue's WebSocket and publishes
+each frame on core NATS; `sig` republishes it on JetStream (awaiting the ack, as signals does);
+`exec` pulls from a durable consumer, sends one order per message to the venue over a bare
+keep-alive HTTP/1.1 connection, then acks. The only work is `exec` reading the symbol and tick number it must
+put in the order.
+
+    python -m bench.relay md|sig|exec --nats URL --venue URL
+    python -m bench.relay count --nats URL --subject SUBJECT   (a bare subscriber that counts)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from urllib.parse import urlsplit
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import api as js_api
+from websockets.asyncio.client import connect
+
+TICKS = "bench.tick"
+INTENTS = "bench.intent"
+STREAM = "BENCHRELAY"
+COUNT = "bench.count"
+
+
+async def md(nc: NatsClient, venue: str) -> None:
+    url = venue.replace("http://", "ws://") + "/ws/market"
+    async with connect(url, compression=None) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "symbols": []}))
+        async for raw in ws:
+            await nc.publish(TICKS, raw if isinstance(raw, bytes) else raw.encode())
+
+
+async def sig(nc: NatsClient) -> None:
+    js = nc.jetstream()
+
+    async def on_msg(msg: Msg) -> None:
+        await js.publish(INTENTS, msg.data)
+
+    await nc.subscribe(TICKS, cb=on_msg)
+    await asyncio.Event().wait()
+
+
+class RawHttp:
+    """The barest HTTP/1.1 keep-alive POST: one connection, one request at a time."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, base_url: str) -> RawHttp:
+        url = urlsplit(base_url)
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        return cls(reader, writer, url.netloc)
+
+    async def post(self, path: str, body: bytes) -> bytes:
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        data = await self.reader.readexactly(length)
+        if status != 200:
+            raise RuntimeError(f"venue answered {status}: {data[:200]!r}")
+        return data
+
+
+async def exec_(nc: NatsClient, venue: str) -> None:
+    js = nc.jetstream()
+    config = js_api.ConsumerConfig(durable_name="relay", ack_policy=js_api.AckPolicy.EXPLICIT)
+    sub = await js.pull_subscribe(INTENTS, durable="relay", stream=STREAM, config=config)
+    sent: dict[str, int] = {}
+    n = 0
+    http = await RawHttp.open(venue)
+    while True:
+        try:
+            msgs = await sub.fetch(100, timeout=1.0)
+        except (TimeoutError, NatsTimeoutError):
+            continue
+        for m in msgs:
+            tick = json.loads(m.data)
+            symbol, seq = tick["symbol"], int(tick["last_qty"])
+            delta = seq - sent.get(symbol, 0)
+            if delta > 0:
+                n += 1
+                body = {"client_order_id": f"r{n}", "symbol": symbol, "side": "buy",
+                        "type": "market", "qty": str(delta), "price": None}  # fmt: skip
+                await http.post("/api/v1/orders", json.dumps(body).encode())
+                sent[symbol] = seq
+            await m.ack()
+
+
+async def count(nc: NatsClient, subject: str) -> None:
+    """Count messages on `subject`; answer `bench.count` requests with the count so far."""
+    seen = [0]
+
+    async def on_msg(_: Msg) -> None:
+        seen[0] += 1
+
+    async def on_ask(msg: Msg) -> None:
+        await msg.respond(str(seen[0]).encode())
+
+    await nc.subscribe(subject, cb=on_msg, pending_msgs_limit=10_000_000, pending_bytes_limit=2**31)
+    await nc.subscribe(COUNT, cb=on_ask)
+    await asyncio.Event().wait()
+
+
+async def amain(role: str, nats_url: str, venue: str, subject: str) -> None:
+    nc = await nats.connect(nats_url)
+    if role == "count":
+        try:
+            await count(nc, subject)
+        finally:
+            await nc.close()
+        return
+    if role != "md":  # idempotent: whichever of sig and exec comes first creates it
+        js = nc.jetstream()
+        await js.add_stream(name=STREAM, subjects=[INTENTS], storage=js_api.StorageType.FILE)
+    try:
+        if role == "md":
+            await md(nc, venue)
+        elif role == "sig":
+            await sig(nc)
+        else:
+            await exec_(nc, venue)
+    finally:
+        await nc.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("role", choices=("md", "sig", "exec", "count"))
+    ap.add_argument("--nats", required=True)
+    ap.add_argument("--venue", default="")
+    ap.add_argument("--subject", default=TICKS, help="what `count` counts")
+    args = ap.parse_args()
+    asyncio.run(amain(args.role, args.nats, args.venue, args.subject))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The results table of `docs/benchmarks.md`: built from the benches' JSON, written between two
+marker lines so the prose around it stays."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from bench.procs import fmt
+
+START = "<!-- bench:table:start -->"
+END = "<!-- bench:table:end -->"
+
+
+def _get(d: dict[str, Any], *keys: str) -> dict[str, float] | None:
+    cur: Any = d
+    for k in keys:
+        if not isinstance(cur, dict) or k not in cur:
+            return None
+        cur = cur[k]
+    return cur if isinstance(cur, dict) and "median" in cur else None
+
+
+def _verdict(s: dict[str, float] | None, ok: bool | None) -> str:
+    if ok is None:
+        return ""
+    if s is None or math.isnan(s["median"]):
+        return "n/a"
+    return "met" if ok else "**missed**"
+
+
+def _row(what: str, s: dict[str, float] | None, unit: str, target: str, ok: bool | None, d: int = 2) -> str:
+    figure = fmt(s, unit, d) if s is not None else "not run"
+    return f"| {what} | {figure} | {target} | {_verdict(s, ok)} |"
+
+
+def render_table(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {machine['cores']} cores, {machine['cpu']}, Python {machine['python']}, "
+        f"{machine['os']}; run on {machine['date']}. Figures: median (min-max) over repeated runs.",
+        "",
+        "| measure | figure | target | |",
+        "|---|---|---|---|",
+    ]
+    pipe = results.get("pipeline", {}).get("summary", {})
+    for rate, per in pipe.items():
+        r = f"{int(rate):,} ticks/s"
+        for q, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+            p, b = _get(per, "platform", q), _get(per, "baseline", q)
+            lines.append(_row(f"pipeline {r}: platform {label}", p, " ms", "", None))
+            lines.append(_row(f"pipeline {r}: bare relay {label}", b, " ms", "", None))
+        for q, limit in (("p50", 1.5), ("p99", 2.0)):
+            s = _get(per, f"{q}_ratio")
+            ok = None if s is None else s["median"] <= limit  # inf (behind) is a miss
+            lines.append(_row(f"pipeline {r}: {q} platform / bare", s, "x", f"<= {limit}x", ok))
+        s = _get(per, "platform", "served_rate")
+        lines.append(_row(f"pipeline {r}: ticks/s the platform answered", s, "/s", "", None, 0))
+        s = _get(per, "platform", "unserved_share")
+        lines.append(_row(f"pipeline {r}: share of ticks without an order", s, "", "0", None, 3))
+    tput = results.get("throughput", {}).get("summary", {})
+    s = _get(tput, "signals")
+    lines.append(
+        _row(
+            "signals ticks/s, bb_rsi_scalper",
+            s,
+            "",
+            ">= 50,000",
+            None if s is None else s["median"] >= 50_000,
+            0,
+        )
+    )
+    lines.append(_row("bare nats-py subscriber msg/s", _get(tput, "signals_bare"), "", "", None, 0))
+    lines.append(_row("marketdata ticks/s (WebSocket -> NATS)", _get(tput, "marketdata"), "", "", None, 0))
+    lines.append(_row("bare relay msg/s (WebSocket -> NATS)", _get(tput, "marketdata_bare"), "", "", None, 0))
+    ind = results.get("indicators", {}).get("summary", {})
+    lines.append(
+        _row("indicators: incremental BB+RSI+ATR", _get(ind, "incremental_us"), " µs/candle", "", None, 3)
+    )
+    lines.append(
+        _row("indicators: speed-up vs TA-Lib recompute", _get(ind, "speedup_window"), "x", "", None, 1)
+    )
+    for name, s in results.get("backtest", {}).get("summary", {}).items():
+        lines.append(_row(f"backtest: {name}", _get({"x": s}, "x"), " bars/s", "", None, 0))
+    led = results.get("ledger", {}).get("summary", {})
+    s = _get(led, "batched_fills_per_s")
+    lines.append(
+        _row(
+            "ledger fills/s, exactly once",
+            s,
+            "",
+            ">= 20,000",
+            None if s is None else s["median"] >= 20_000,
+            0,
+        )
+    )
+    mem = results.get("memory", {})
+    s = _get(mem, "mb_per_1000_symbols")
+    lines.append(
+        _row(
+            "signals memory per 1,000 symbols",
+            s,
+            " MB",
+            "< 50 MB",
+            None if s is None else s["median"] < 50,
+            1,
+        )
+    )
+    for n, rs in mem.get("rss_mb", {}).items():
+        lines.append(_row(f"signals RSS at {int(n):,} symbols", _get({"x": rs}, "x"), " MB", "", None, 1))
+    return "\n".join(lines)
+
+
+def rewrite_docs(path: Path, table: str) -> None:
+    """Replace what is between the markers (append the markers if the page has none)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{START}\n{table}\n{END}"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)

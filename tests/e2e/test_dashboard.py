@@ -1,0 +1,145 @@
+"""The dashboard in a real headless Chromium against `tradebus up`: log in with the token, see a
+strategy trade (its fills appear live), switch it off with the toggle, see it stop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cdp import Browser, Page, chromium_binary
+from tradebus.testing.servers import eventually, free_port
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = chromium_binary()
+STRATEGY = "flipper"
+FLIP = f"{Path(__file__).with_name('flip_strategy.py')}:Flip"
+
+
+@dataclass
+class Up:
+    proc: subprocess.Popen[bytes]
+    gateway: str
+    token: str
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    var = tmp_path_factory.mktemp("var")
+    strategies = var / "strategies.yaml"
+    strategies.write_text(
+        f"strategies:\n  - name: {STRATEGY}\n    kind: '{FLIP}'\n"
+        "    symbols: [BTC-USD]\n    params: {interval: 5s, size: '0.01'}\n"
+    )
+    ports = {k: free_port() for k in ("NATS", "PG", "SIM", "GATEWAY")}
+    token = "dash-" + os.urandom(12).hex()
+    env = {
+        **os.environ,
+        "TRADEBUS_VAR_DIR": str(var),
+        "TRADEBUS_STRATEGIES_FILE": str(strategies),
+        "TRADEBUS_NATS_PORT": str(ports["NATS"]),
+        "TRADEBUS_PG_PORT": str(ports["PG"]),
+        "TRADEBUS_SIM_PORT": str(ports["SIM"]),
+        "TRADEBUS_GATEWAY_PORT": str(ports["GATEWAY"]),
+        "TRADEBUS_METRICS_BASE_PORT": str(free_port()),
+        "TRADEBUS_API_TOKEN": token,
+        "TRADEBUS_SIM_CLOCK_SPEED": "10",
+    }
+    env.pop("DATABASE_URL", None)
+    with open(var / "up.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tradebus", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            yield Up(proc, f"http://127.0.0.1:{ports['GATEWAY']}", token)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def rows(page: Page, selector: str) -> int:
+    return int(await page.evaluate(f"document.querySelectorAll({selector!r}).length"))
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (scripts/install-browser.sh installs it)"
+)
+async def test_log_in_see_a_strategy_trade_disable_it_see_it_stop(up: Up) -> None:
+    assert CHROMIUM is not None
+    async with Browser(CHROMIUM) as page:
+
+        async def page_loaded() -> bool:
+            try:
+                await page.navigate(up.gateway + "/")
+                return bool(await page.evaluate("!!document.querySelector('#login-dialog[open]')"))
+            except RuntimeError:
+                return False
+
+        await eventually(
+            page_loaded, timeout=90, interval=0.5, what="the gateway's page with the login dialog"
+        )
+
+        # a wrong token is refused on the page
+        await page.click("#token")
+        await page.type("not-the-token")
+        await page.click("#login button[type=submit]")
+        await eventually(
+            lambda: page.evaluate("document.querySelector('#login-error').textContent"), what="a login error"
+        )
+
+        # the right one logs in
+        await page.evaluate("document.querySelector('#token').value = ''")
+        await page.click("#token")
+        await page.type(up.token)
+        await page.click("#login button[type=submit]")
+        await eventually(
+            lambda: page.evaluate("document.querySelector('#status').textContent === 'live'"),
+            timeout=15,
+            what="the live stream connected",
+        )
+        row = f"#strategies tr[data-name={STRATEGY}]"
+        await eventually(lambda: rows(page, row), timeout=30, what="the strategy in the table")
+        assert await page.evaluate(f"document.querySelector('{row} input.enabled').checked") is True
+
+        # it trades: its fills arrive on the page without a reload
+        fills = f"#fills tr[data-strategy={STRATEGY}]"
+        await eventually(lambda: rows(page, fills), timeout=120, interval=0.5, what="a fill of the strategy")
+        await eventually(
+            lambda: page.evaluate(f"document.querySelector('{row} .trades').textContent !== '0'"),
+            timeout=30,
+            what="figures of the strategy",
+        )
+
+        # disable it with the toggle: the KV change comes back over the stream
+        await page.click(f"{row} input.enabled")
+        await eventually(
+            lambda: page.evaluate(f"document.querySelector('{row}').dataset.enabled === 'false'"),
+            timeout=10,
+            what="the strategy shown disabled",
+        )
+        assert await page.evaluate(f"document.querySelector('{row} input.enabled').checked") is False
+
+        # it stops: once execution has flattened it, no further fill shows up
+        flat = (
+            "(() => { const r = [...document.querySelectorAll('#positions tr')]"
+            ".find(t => t.dataset.symbol === 'BTC-USD'); return !!r && r.cells[3].textContent === ''; })()"
+        )
+        await eventually(lambda: page.evaluate(flat), timeout=30, interval=0.5, what="the strategy flat")
+        settled = await rows(page, fills)
+        watch_until = time.monotonic() + 4.0  # ~8 candles of 5 s at 10x: it would have traded
+        while time.monotonic() < watch_until:
+            assert await rows(page, fills) == settled, (
+                "a fill arrived after the strategy was disabled and flat"
+            )
+            await page.evaluate("new Promise(r => setTimeout(r, 250))")
+        assert page.console == [], page.console
