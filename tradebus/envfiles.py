@@ -48,6 +48,7 @@ def env_files(strategies: Sequence[str], *, db_host: str = "postgres") -> dict[s
             "DATABASE_URL": f"postgresql://{DB_USER}:{db_pw}@{db_host}:5432/{DB_NAME}",
         },
         "gateway": {**nats("gateway"), "TRADEBUS_API_TOKEN": _pw()},
+        "backtest": nats("backtest"),
         "grafana": {"GF_SECURITY_ADMIN_USER": "admin", "GF_SECURITY_ADMIN_PASSWORD": _pw()},
     }
     for name in strategies:
