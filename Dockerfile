@@ -34,6 +34,7 @@ RUN groupadd --system --gid 10001 tradebus \
 COPY --from=build /opt/tradebus /opt/tradebus
 WORKDIR /app
 COPY --chown=root:root config ./config
+COPY --chown=root:root examples ./examples
 USER 10001:10001
 EXPOSE 9100 8000 8100
 ENTRYPOINT ["tradebus", "run"]
