@@ -11,6 +11,7 @@ tests/deploy checks the committed file equals this output.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +58,8 @@ def processes(strategies: list[StrategyEntry]) -> list[Proc]:
             "TRADEBUS_SIGNALS_NAME": s.name,
             "TRADEBUS_SIGNALS_KIND": s.kind or s.name,
             "TRADEBUS_SIGNALS_VENUE": s.venue,
-            "TRADEBUS_SIGNALS_SYMBOLS": yaml.safe_dump(s.symbols, default_flow_style=True).strip(),
-            "TRADEBUS_SIGNALS_PARAMS": yaml.safe_dump(s.params, default_flow_style=True).strip() or "{}",
+            "TRADEBUS_SIGNALS_SYMBOLS": json.dumps(s.symbols),
+            "TRADEBUS_SIGNALS_PARAMS": json.dumps(s.params),
             "TRADEBUS_SIGNALS_ENABLED": str(s.enabled).lower(),
             "TRADEBUS_SIGNALS_DRY_RUN": str(s.dry_run).lower(),
         }
