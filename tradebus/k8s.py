@@ -89,7 +89,7 @@ def deployment(p: Proc) -> dict[str, Any]:
     ports = [{"name": "metrics", "containerPort": METRICS_PORT}]
     if p.http_port:
         ports.append({"name": "http", "containerPort": p.http_port})
-    env = [{"name": k, "value": v} for k, v in p.env.items()]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in p.env.items()]
     env.append({"name": "TRADEBUS_INSTANCE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
     container = {
         "name": p.target,
