@@ -63,6 +63,8 @@ class Bus:
         self._tasks: list[asyncio.Task[None]] = []
         self._pull_subs: list[JetStreamContext.PullSubscription] = []
         self._closing = asyncio.Event()
+        #: JetStream replicas of the streams and KV buckets this bus creates (3 on a NATS cluster)
+        self.replicas = 1
 
     @classmethod
     async def connect(
@@ -103,8 +105,11 @@ class Bus:
 
     # -- streams and KV ---------------------------------------------------------------------
 
-    async def ensure_streams(self, specs: tuple[StreamSpec, ...] = STREAMS) -> None:
+    async def ensure_streams(
+        self, specs: tuple[StreamSpec, ...] = STREAMS, replicas: int | None = None
+    ) -> None:
         """Create (or update) the JetStream streams; idempotent and safe from many services."""
+        self.replicas = replicas or self.replicas
         for spec in specs:
             config = js_api.StreamConfig(
                 name=spec.name,
@@ -113,6 +118,7 @@ class Bus:
                 max_age=spec.max_age_s,
                 max_msgs_per_subject=spec.max_msgs_per_subject or -1,
                 duplicate_window=spec.duplicate_window_s,
+                num_replicas=self.replicas,
             )
             try:
                 await self.js.add_stream(config)
@@ -125,7 +131,7 @@ class Bus:
         except (BucketNotFoundError, NotFoundError):
             try:
                 return await self.js.create_key_value(
-                    bucket=bucket, history=history, storage=js_api.StorageType.FILE
+                    bucket=bucket, history=history, storage=js_api.StorageType.FILE, replicas=self.replicas
                 )
             except BadRequestError:  # created meanwhile by another service
                 return await self.js.key_value(bucket)

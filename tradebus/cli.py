@@ -36,6 +36,7 @@ def _up(args: argparse.Namespace) -> int:
 
     logs.configure("INFO", json=False)
     cfg = load(StackSettings)
+    cfg.secure = cfg.secure or args.secure  # type: ignore[attr-defined]
     asyncio.run(up(cfg))  # type: ignore[arg-type]
     return 0
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradebus", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="run the whole platform on this machine")
+    p_up.add_argument("--secure", action="store_true", help="NATS users with allow lists per service")
     p_up.set_defaults(func=_up)
     p_run = sub.add_parser("run", help="run one service (joins NATS_URL / DATABASE_URL)")
     p_run.add_argument("service", choices=sorted(TARGETS))

@@ -119,7 +119,7 @@ async def run_service(
         endpoint = HttpEndpoint(registry, rt.health)
         rt.metrics_port = await endpoint.start(common.metrics_host, common.metrics_port)
         stack.push_async_callback(endpoint.stop)
-        await bus.ensure_streams()
+        await bus.ensure_streams(replicas=common.stream_replicas)
         log.info("service starting", metrics=f"http://{common.metrics_host}:{rt.metrics_port}/metrics")
         rt.spawn(_heartbeat(rt), "heartbeat")
         await main(rt)

@@ -20,6 +20,8 @@ class CommonSettings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TRADEBUS_DATABASE_URL", "DATABASE_URL")
     )
+    #: JetStream replicas of the platform's streams and KV buckets (TRADEBUS_STREAM_REPLICAS; 3 on a cluster)
+    stream_replicas: int = Field(default=1, ge=1, le=5)
     log_level: str = "INFO"
     log_json: bool | None = None
     #: where this service serves /metrics and /healthz (port 0 = pick a free one)

@@ -17,6 +17,7 @@ import socket
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tradebus import security
 from tradebus.supervisor import Child, Supervisor
 from tradebus.testing.servers import nats_server_binary
 
@@ -46,6 +48,8 @@ class StackSettings(BaseSettings):
     strategies_file: Path = Path("config/strategies.yaml")
     database_url: SecretStr | None = Field(default=None, validation_alias="DATABASE_URL")
     start_sim: bool = True
+    #: NATS with one user per service and allow lists (tradebus/security.py); `tradebus up --secure`
+    secure: bool = False
 
 
 class StrategyEntry(BaseModel):
@@ -204,18 +208,27 @@ async def up(cfg: StackSettings) -> None:
     try:
         nats_dir = (cfg.var_dir / "nats").resolve()
         nats_dir.mkdir(exist_ok=True)
+        nats_argv = [
+            nats_server_binary(),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(cfg.nats_port),
+            "-sd",
+            str(nats_dir),
+        ]
+        creds: Callable[[str], dict[str, str]] = lambda _user: {}  # noqa: E731
+        if cfg.secure:
+            conf, passwords = security.secure_stack_files(
+                cfg.var_dir, [s.name for s in strategies], port=cfg.nats_port
+            )
+            nats_argv = [nats_server_binary(), "-c", str(conf)]
+            creds = lambda user: security.credentials(user, passwords)  # noqa: E731
+            info["nats_users"] = str(nats_dir / "passwords.json")
         nats = Child(
             "nats",
-            [
-                nats_server_binary(),
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(cfg.nats_port),
-                "-sd",
-                str(nats_dir),
-            ],
+            nats_argv,
             log_file=cfg.var_dir / "logs" / "nats.log",
             tier=0,
             ready=lambda: _port_open(cfg.nats_port),
@@ -250,7 +263,7 @@ async def up(cfg: StackSettings) -> None:
             "TRADEBUS_EXECUTION_VENUE_URL": sim_url,
         }
         first = [
-            service_child(n, [n], {**env, **venue_env}, cfg, next(port))
+            service_child(n, [n], {**env, **venue_env, **creds(n)}, cfg, next(port))
             for n in ("marketdata", "execution", "portfolio")
         ]
         for child in first:
@@ -265,6 +278,7 @@ async def up(cfg: StackSettings) -> None:
                 "TRADEBUS_SIGNALS_PARAMS": json.dumps(s.params),
                 "TRADEBUS_SIGNALS_ENABLED": str(s.enabled).lower(),
                 "TRADEBUS_SIGNALS_DRY_RUN": str(s.dry_run).lower(),
+                **creds(f"signals-{s.name}"),
             }
             child = service_child(f"signals-{s.name}", ["signals"], senv, cfg, next(port))
             await sup.start(child, required=False)  # one bad strategy must not stop the platform
@@ -272,6 +286,7 @@ async def up(cfg: StackSettings) -> None:
             **env,
             "TRADEBUS_GATEWAY_HOST": cfg.gateway_host,
             "TRADEBUS_GATEWAY_PORT": str(cfg.gateway_port),
+            **creds("gateway"),
         }
         gateway = service_child("gateway", ["gateway"], gw_env, cfg, next(port))
         gateway.urls["gateway"] = gateway_url
