@@ -49,6 +49,14 @@ def test_one_signals_container_per_strategy() -> None:
         assert named[s.name] == "signals-" + s.name.replace("_", "-")  # a DNS name: Prometheus target
 
 
+def test_prometheus_scrapes_every_tradebus_container() -> None:
+    prom = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    scraped = {
+        t.split(":")[0] for job in prom["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]
+    }
+    assert set(tradebus_services()) - {"sim"} <= scraped
+
+
 def test_every_mounted_file_exists() -> None:
     mounts = [(n, v.split(":")[0]) for n, s in SERVICES.items() for v in s.get("volumes", [])]
     binds = [(n, src) for n, src in mounts if src.startswith((".", "/"))]
