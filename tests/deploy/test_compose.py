@@ -51,9 +51,8 @@ def test_one_signals_container_per_strategy() -> None:
 
 def test_prometheus_scrapes_every_tradebus_container() -> None:
     prom = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
-    scraped = {
-        t.split(":")[0] for job in prom["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]
-    }
+    static = [sc for job in prom["scrape_configs"] for sc in job.get("static_configs", [])]
+    scraped = {t.split(":")[0] for sc in static for t in sc["targets"]}
     assert set(tradebus_services()) - {"sim"} <= scraped
 
 
