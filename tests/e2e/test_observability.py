@@ -91,12 +91,16 @@ def with_data(text: str) -> set[str]:
 
 async def test_metrics_dashboards_and_pnl_on_a_running_stack(var: Path) -> None:
     services = {"marketdata", "execution", "portfolio", "gateway", f"signals-{STRATEGY}"}
-    urls = await eventually(
-        lambda: (u := metrics_urls(var)) and services <= set(u) and u,
-        timeout=90,
-        interval=0.5,
-        what="stack.json",
-    )
+    try:
+        urls = await eventually(
+            lambda: (u := metrics_urls(var)) and services <= set(u) and u,
+            timeout=180,  # a cold start (initdb, nine imports) on a busy 2-core machine
+            interval=0.5,
+            what="stack.json",
+        )
+    except AssertionError:
+        tail = (var / "up.log").read_text(errors="replace")[-3000:]
+        pytest.fail(f"the stack did not come up; up.log ends:\n{tail}")
     queries = [q for path in DASHBOARDS for q in dashboard_queries(path)]
 
     async def everything_has_data() -> tuple[dict[str, str], list[tuple[str, str, str]]] | None:
