@@ -99,7 +99,7 @@ class Netting:
     def _replan(self, symbol: str, now: int, out: Decision) -> None:
         """Cross what can be crossed, then trade the rest (or cancel what over-covers)."""
         deltas = self._deltas(symbol)
-        if all(d == 0 for d in deltas.values()):
+        if not any(deltas.values()):  # every delta is 0 (a Decimal is false only when 0)
             self._retry.discard(symbol)
             return
         mid = self._fresh_mid(symbol, now)
@@ -217,9 +217,12 @@ class Netting:
 
     def _risk_context(self, symbol: str, strategy: str | None, now: int) -> RiskContext:
         gross_other = ZERO
-        for sy in self.symbols():
+        others = {sy for _, sy in self._slots}
+        others.update(self._venue_pos)
+        others.discard(symbol)
+        for sy in sorted(others):  # the order of `symbols()`: the Decimal sum is the same
             mark = self._mark(sy)
-            if sy != symbol and mark is not None:
+            if mark is not None:
                 gross_other += abs(self._projected(sy)) * mark
         return RiskContext(
             now=now,
