@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import gc
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proto import Candle, Tick
+from proto import Candle, Fill, OrderUpdate, PositionUpdate, Side, Tick
+from proto.base import Message
+from services.backtest.config import OPEN_LIMITS, BacktestConfig, StrategySpec
+from services.backtest.data import synthetic
 from services.backtest.messages import candle, tick
-from services.backtest.runner import paused_gc
+from services.backtest.runner import Backtest, paused_gc
+from services.backtest.venue import CostModel
+from services.execution.core import Decision, NettingBook
+from services.execution.core.messages import plain_fill
+from tradebus.venues.base import VenueFill
 
 prices = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False)
 
@@ -61,3 +69,36 @@ def test_paused_gc_restores_the_collector(enabled: bool) -> None:
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def _validated(m: Message) -> Message:
+    """The same message through pydantic's validation, from the fields it was given."""
+    return type(m)(**{k: getattr(m, k) for k in m.model_fields_set})
+
+
+def test_the_books_messages_are_the_validated_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Message] = []
+    publish = Backtest._publish
+
+    def spy(self: Backtest, d: Decision) -> None:
+        seen.extend([*d.fills, *d.order_updates, *d.positions])
+        publish(self, d)
+
+    monkeypatch.setattr(Backtest, "_publish", spy)
+    costs = CostModel(depth_notional=300.0)  # thin book: partial fills, several per order
+    cfg = BacktestConfig(strategies=(StrategySpec("bb_rsi_scalper", {"size": "0.5"}),), costs=costs)
+    Backtest(cfg, [synthetic(3000, seed=7)]).run()
+    kinds = {type(m) for m in seen}
+    assert kinds == {Fill, OrderUpdate, PositionUpdate}, kinds
+    for m in seen:
+        v = _validated(m)
+        assert m == v and m.model_dump_json() == v.model_dump_json()
+        assert list(m.__dict__) == list(v.__dict__) and m.model_fields_set == v.model_fields_set
+
+
+def test_a_venue_fill_of_other_types_is_validated() -> None:
+    book = NettingBook("sim", OPEN_LIMITS)
+    fill = VenueFill("F1", "V1", "x-1", "BTC-USD", Side.BUY, Decimal(1), 100.5, Decimal(0), "taker", 5)  # type: ignore[arg-type]
+    assert not plain_fill(fill)
+    (f,) = book.on_venue_fill(fill, 5).fills
+    assert f.price == Decimal("100.5") and type(f.price) is Decimal  # converted, as before
