@@ -35,9 +35,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from proto import Candle, Interval, Tick
+from proto import Candle, Interval
 from services.backtest.config import OPEN_LIMITS
-from services.backtest.loop import PROGRESS_EVERY, candle, path_prices
+from services.backtest.loop import PROGRESS_EVERY, path_prices
+from services.backtest.messages import candle
+from services.backtest.messages import tick as make_tick
 from services.signals.indicators import Atr, BollingerBands, Rsi
 from services.signals.indicators.moving import RollingStats
 from services.signals.strategies.bb_rsi_scalper import BbRsiScalper
@@ -171,7 +173,7 @@ class FastRun:
     def _busy(self) -> bool:
         """An order is queued, resting or open: every point must go through as in the general loop."""
         bt = self.bt
-        return bool(bt.outbox) or bt.engine.has_resting() or bool(bt.book.open_orders(bt.now))
+        return bool(bt.outbox) or bt.engine.has_resting() or bt.book.has_open_orders()
 
     def _reach(self) -> tuple[np.ndarray, np.ndarray, float, float] | None:
         """(low quotes, high quotes, upper limit, lower limit) a bar must touch to maybe fire the
@@ -211,11 +213,7 @@ class FastRun:
     def _close_quote(self, i: int) -> None:
         """The strategy's view of bar i's close, as the general loop's tick at the close gives it."""
         bid, ask = float(self.bid[i]), float(self.ask[i])
-        tick = Tick.model_construct(
-            venue=self.bt.cfg.venue, symbol=self.sym, bid=bid, ask=ask, last=(bid + ask) / 2,
-            last_qty=0.0, ts_event=self.ts[i] + self.iv - 1, ts_init=0, schema_version=1,
-        )  # fmt: skip
-        self.host.on_tick(tick)
+        self.host.on_tick(make_tick(self.bt.cfg.venue, self.sym, bid, ask, self.ts[i] + self.iv - 1))
 
     def _decide(self, i: int) -> int:
         """Candle i closes: the real host and strategy decide. Returns the number of intents."""

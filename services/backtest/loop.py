@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from proto import Candle, Interval
+from proto import Candle
+from services.backtest.messages import candle
 
 if TYPE_CHECKING:
     from services.backtest.runner import Backtest, Progress, Result
@@ -24,14 +25,6 @@ def path_prices(o: float, h: float, lo: float, c: float, mode: str) -> tuple[flo
     """The three points after the open: the two extremes in path order, then the close."""
     low_first = mode == "olhc" or (mode == "auto" and c >= o)
     return (lo, h, c) if low_first else (h, lo, c)
-
-
-def candle(venue: str, symbol: str, interval: Interval, ts: int, o: float, h: float, lo: float, c: float,
-           v: float) -> Candle:  # fmt: skip
-    return Candle.model_construct(
-        venue=venue, symbol=symbol, interval=interval, ts_open=ts, open=o, high=h, low=lo, close=c,
-        volume=v, trades=0, closed=True, schema_version=1,
-    )  # fmt: skip
 
 
 def run_general(bt: Backtest, progress: Progress | None = None) -> Result:

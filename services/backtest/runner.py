@@ -18,8 +18,10 @@ shells wire them, with the bus replaced by in-process queues:
 
 from __future__ import annotations
 
+import gc
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +31,7 @@ import numpy as np
 from proto import Candle, Fill, IntentEnvelope, OrderStatus, RiskEvent, Tick
 from services.backtest.config import BacktestConfig
 from services.backtest.data import Bars
+from services.backtest.messages import tick as make_tick
 from services.backtest.venue import ACCOUNT, ReplayEngine, venue_spec
 from services.execution.core import Decision, NettingBook
 from services.signals.core import StrategyHost
@@ -111,6 +114,8 @@ class Backtest:
 
     # ------------------------------------------------------------------ plumbing (the shells)
     def _act(self, first: Decision) -> None:
+        if first.empty:
+            return
         queue: deque[Decision] = deque([first])
         while queue:
             d = queue.popleft()
@@ -221,10 +226,7 @@ class Backtest:
         for host in self.hosts:
             if symbol in host.contexts and (not wants_only or host.cls.wants_ticks):
                 if tick is None:
-                    tick = Tick.model_construct(
-                        venue=self.cfg.venue, symbol=symbol, bid=bid, ask=ask, last=(bid + ask) / 2,
-                        last_qty=0.0, ts_event=ts, ts_init=0, schema_version=1,
-                    )  # fmt: skip
+                    tick = make_tick(self.cfg.venue, symbol, bid, ask, ts)
                 self.inbox.extend(host.on_tick(tick))
         self._drain()
 
@@ -246,7 +248,7 @@ class Backtest:
             and not self.open_positions
             and not self.outbox
             and not self.engine.has_resting()
-            and not self.book.open_orders(self.now)
+            and not self.book.has_open_orders()
         )
 
     def equity(self, marks: dict[str, float]) -> float:
@@ -259,16 +261,17 @@ class Backtest:
     # ------------------------------------------------------------------ the run
     def run(self, progress: Progress | None = None) -> Result:
         """The fast path where it is proven to give the same result (`fast.eligible`), else the
-        general loop."""
+        general loop. Python's cyclic garbage collector is paused meanwhile (`paused_gc`)."""
         from services.backtest.fast import eligible
 
-        if eligible(self) is None:
-            from services.backtest.fast import run_fast
+        with paused_gc():
+            if eligible(self) is None:
+                from services.backtest.fast import run_fast
 
-            return run_fast(self, progress)
-        from services.backtest.loop import run_general
+                return run_fast(self, progress)
+            from services.backtest.loop import run_general
 
-        return run_general(self, progress)
+            return run_general(self, progress)
 
     def finish(self, ts: np.ndarray, equity: np.ndarray, exposed: np.ndarray, **extra: Any) -> Result:
         res = self.result
@@ -279,3 +282,21 @@ class Backtest:
         for k, v in extra.items():
             setattr(res, k, v)
         return res
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside (reference counting frees memory as usual).
+
+    A run keeps every intent, fill and order it made (the results, the engine's account), so
+    the collector's full passes scan a heap that only grows, and the messages of a run hold no
+    reference cycles for it to find: it cost ~15-20% of a 1M-bar run for nothing. The previous
+    state is restored after the run; cycles made meanwhile (rare) are collected then.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -48,6 +48,10 @@ class NettingBook(Netting):
     def open_orders(self, now: int) -> list[OrderUpdate]:
         return [r.update(now) for r in self._orders.values() if not r.terminal]
 
+    def has_open_orders(self) -> bool:
+        """`bool(open_orders(now))` without building the updates."""
+        return any(not r.terminal for r in self._orders.values())
+
     def positions_view(self) -> dict[str, dict[str, object]]:
         """The gateway's `/api/positions` shape, decimals as strings."""
         strategies: dict[str, dict[str, str]] = {}

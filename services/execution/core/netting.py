@@ -26,6 +26,7 @@ from proto import (
     Side,
 )
 from services.execution.core.decision import Decision, NewOrder
+from services.execution.core.messages import built, plain_fill
 from services.execution.core.orders import IllegalTransition, OrderRecord, PlanEntry
 from services.execution.core.planning import allocate, cross, round_down, round_price
 from services.execution.core.positions import Slot
@@ -99,7 +100,7 @@ class Netting:
     def _replan(self, symbol: str, now: int, out: Decision) -> None:
         """Cross what can be crossed, then trade the rest (or cancel what over-covers)."""
         deltas = self._deltas(symbol)
-        if all(d == 0 for d in deltas.values()):
+        if not any(deltas.values()):  # every delta is 0 (a Decimal is false only when 0)
             self._retry.discard(symbol)
             return
         mid = self._fresh_mid(symbol, now)
@@ -217,9 +218,12 @@ class Netting:
 
     def _risk_context(self, symbol: str, strategy: str | None, now: int) -> RiskContext:
         gross_other = ZERO
-        for sy in self.symbols():
+        others = {sy for _, sy in self._slots}
+        others.update(self._venue_pos)
+        others.discard(symbol)
+        for sy in sorted(others):  # the order of `symbols()`: the Decimal sum is the same
             mark = self._mark(sy)
-            if sy != symbol and mark is not None:
+            if mark is not None:
                 gross_other += abs(self._projected(sy)) * mark
         return RiskContext(
             now=now,
@@ -309,6 +313,7 @@ class Netting:
                 fill.symbol,
             )
         fee_left, untracked = fill.fee, False
+        plain = plain_fill(fill)
         for i, (st, q) in enumerate(alloc):
             fee = fee_left if i == len(alloc) - 1 else fill.fee * q / fill.qty
             fee_left -= fee
@@ -319,20 +324,21 @@ class Netting:
                     slot.target += signed  # quote and unattributed fills are kept
                 else:
                     untracked = True  # e.g. a late quote fill of a disabled strategy: trade back
-            f = Fill(
-                fill_id=f"{fill.venue_fill_id}:{st}",
-                strategy=st,
-                venue=self.venue,
-                symbol=fill.symbol,
-                side=fill.side,
-                qty=q,
-                price=fill.price,
-                fee=fee,
-                liquidity=liquidity,
-                client_order_id=fill.client_order_id,
-                venue_fill_id=fill.venue_fill_id,
-                ts_event=fill.ts_event,
-            )
+            fields = {
+                "fill_id": f"{fill.venue_fill_id}:{st}",
+                "strategy": st,
+                "venue": self.venue,
+                "symbol": fill.symbol,
+                "side": fill.side,
+                "qty": q,
+                "price": fill.price,
+                "fee": fee,
+                "liquidity": liquidity,
+                "client_order_id": fill.client_order_id,
+                "venue_fill_id": fill.venue_fill_id,
+                "ts_event": fill.ts_event,
+            }
+            f = built(Fill, fields) if plain else Fill(**fields)
             self._book_fill(f, signed, now, out)
         self._venue_pos[fill.symbol] = self.venue_position(fill.symbol) + fill.qty * fill.side.sign
         self._last_px[fill.symbol] = fill.price
@@ -460,26 +466,32 @@ class Netting:
     def _pos_update(self, strategy: str, symbol: str, now: int, out: Decision) -> None:
         s = self._slots[(strategy, symbol)]
         out.positions.append(
-            PositionUpdate(
-                strategy=strategy,
-                venue=self.venue,
-                symbol=symbol,
-                qty=s.position,
-                target=s.target,
-                ts_event=now,
+            built(
+                PositionUpdate,
+                {
+                    "strategy": strategy,
+                    "venue": self.venue,
+                    "symbol": symbol,
+                    "qty": s.position,
+                    "target": s.target,
+                    "ts_event": now,
+                },
             )
         )
 
     def _net_update(self, symbol: str, now: int, out: Decision) -> None:
         target = sum((s.target for (_, sy), s in self._slots.items() if sy == symbol), ZERO)
         out.positions.append(
-            PositionUpdate(
-                strategy=NET,
-                venue=self.venue,
-                symbol=symbol,
-                qty=self.venue_position(symbol),
-                target=target,
-                ts_event=now,
+            built(
+                PositionUpdate,
+                {
+                    "strategy": NET,
+                    "venue": self.venue,
+                    "symbol": symbol,
+                    "qty": self.venue_position(symbol),
+                    "target": target,
+                    "ts_event": now,
+                },
             )
         )
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from proto import OrderStatus, OrderType, OrderUpdate, Side
+from services.execution.core.messages import built
 from tradebus.venues.base import OrderRequest
 
 S = OrderStatus
@@ -136,21 +137,25 @@ class OrderRecord:
 
     def update(self, now: int) -> OrderUpdate:
         avg = self.filled_notional / self.filled_qty if self.filled_qty > 0 else None
-        return OrderUpdate(
-            client_order_id=self.client_order_id,
-            owner=self.owner,
-            venue=self.venue,
-            symbol=self.symbol,
-            side=self.side,
-            type=self.type,
-            qty=self.qty,
-            price=self.price,
-            status=self.status,
-            filled_qty=self.filled_qty,
-            avg_price=avg,
-            venue_order_id=self.venue_order_id,
-            reason=self.reason,
-            ts_event=now,
+        # the record's own values, in their final types: built without re-validation
+        return built(
+            OrderUpdate,
+            {
+                "client_order_id": self.client_order_id,
+                "owner": self.owner,
+                "venue": self.venue,
+                "symbol": self.symbol,
+                "side": self.side,
+                "type": self.type,
+                "qty": self.qty,
+                "price": self.price,
+                "status": self.status,
+                "filled_qty": self.filled_qty,
+                "avg_price": avg,
+                "venue_order_id": self.venue_order_id,
+                "reason": self.reason,
+                "ts_event": now,
+            },
         )
 
     def to_dict(self) -> dict[str, Any]:

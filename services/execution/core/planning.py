@@ -37,6 +37,8 @@ def cross(deltas: Mapping[str, Decimal]) -> tuple[dict[str, Decimal], dict[str, 
     The crossed amount is min(total buy, total sell). Buyers take their share in name order,
     and so do sellers; after crossing, every remaining delta has the same sign (or is zero).
     """
+    if len(deltas) < 2:  # one strategy: nothing to cross (the general case gives the same)
+        return {}, dict(deltas)
     names = sorted(deltas)
     buy = sum((deltas[n] for n in names if deltas[n] > 0), ZERO)
     sell = -sum((deltas[n] for n in names if deltas[n] < 0), ZERO)
