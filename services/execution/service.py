@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -35,26 +35,33 @@ from proto.subjects import (
     KV_EXECUTION,
     KV_STRATEGIES,
     TRADING,
-    exec_fill,
-    exec_order,
-    exec_position,
-    exec_risk,
     md_ticks,
 )
 from services.execution.core import Decision, NettingBook
 from services.execution.lease import Lease
 from services.execution.metrics import Metrics
+from services.execution.outbox import outgoing, publish_all
 from services.execution.settings import ExecutionSettings, load_settings
 from services.execution.store import Outgoing, SnapshotStore, Stored
 from tradebus.bus import now_ns
 from tradebus.metrics import subject_kind
 from tradebus.service import Runtime
-from tradebus.venues.base import OrderNotFound, TradingClient, VenueError, VenueFill, VenueOrder
+from tradebus.venues.base import (
+    OrderNotFound,
+    OrderRequest,
+    TradingClient,
+    VenueError,
+    VenueFill,
+    VenueOrder,
+)
 from tradebus.venues.registry import open_feed, open_trading
 
 log = structlog.get_logger()
+T = TypeVar("T")
 SNAPSHOT_KEY = "book"
 NS = 1_000_000_000
+#: a venue call's outcome: the order's state, "not found", or None (unknown: resync settles it)
+Answer = VenueOrder | OrderNotFound | None
 
 
 class Halted(RuntimeError):
@@ -74,6 +81,7 @@ class Execution:
         self.rt, self.cfg, self.book, self.trading, self.store = rt, cfg, book, trading, store
         self.bus = rt.bus
         self.lock = asyncio.Lock()
+        self.venue_slots = asyncio.Semaphore(cfg.venue_concurrency)
         self.metrics = Metrics(rt)
         stored = stored or Stored()
         #: data time (ns): the newest tick seen, restored from the snapshot
@@ -92,27 +100,19 @@ class Execution:
     # -- the one path every decision takes ---------------------------------------------------
 
     async def act(self, first: Decision) -> None:
-        """Store, publish, call the venue, feed answers back; until nothing is left to do."""
+        """Store, publish, call the venue, feed answers back; until nothing is left to do.
+
+        One round per decision: ONE store of the snapshot with its outbox, the outbox published
+        (all acks awaited), then the venue calls of the round made concurrently (cancels first,
+        then submits, then lookups), their answers applied to the book in request order; what
+        the book decided from them is the next round's decision."""
         if self.dead:
             raise Halted("execution state is no longer stored; restarting")
         try:
-            queue = [first]
-            while queue:
-                d = queue.pop(0)
-                if d.empty:
-                    continue
+            d = first
+            while not d.empty:
                 await self.commit(d)
-                for cid in d.cancel:
-                    queue.append(await self._cancel(cid))
-                for new in d.submit:
-                    cid = new.request.client_order_id
-                    submitted = self.book.mark_submitted(cid, self.now)
-                    if not submitted.empty:
-                        await self.commit(submitted)
-                    queue.append(await self._submit(new.request))
-                    self.metrics.orders.labels(new.owner).inc()
-                for cid in d.lookup:
-                    queue.append(await self._lookup(cid))
+                d = await self.venue_round(d)
         except Exception:
             self.dead = True
             self.rt.stopping.set()
@@ -120,7 +120,7 @@ class Execution:
             raise
 
     async def commit(self, d: Decision) -> None:
-        outbox = self.outgoing(d)
+        outbox = outgoing(d)
         await self.save(outbox)
         await self.publish(outbox)
         for f in d.fills:
@@ -136,25 +136,59 @@ class Execution:
         self.metrics.snapshot_seconds.observe(time.perf_counter() - start)
         self.metrics.snapshot_bytes.set(self.store.last_size)
 
-    def outgoing(self, d: Decision) -> list[Outgoing]:
-        out = [Outgoing(exec_fill(f.strategy), f.fill_id, f.to_bytes()) for f in d.fills]
-        for u in d.order_updates:
-            msg_id = f"{u.client_order_id}:{u.status.value}:{u.filled_qty}"
-            out.append(Outgoing(exec_order(u.owner), msg_id, u.to_bytes()))
-        for p in d.positions:
-            msg_id = f"{p.strategy}:{p.symbol}:{p.ts_event}:{p.qty}:{p.target}"
-            out.append(Outgoing(exec_position(p.strategy, p.symbol), msg_id, p.to_bytes()))
-        for e in d.risk_events:
-            msg_id = f"{e.kind}:{e.strategy}:{e.symbol}:{e.ts_event}:{e.reason}"
-            out.append(Outgoing(exec_risk(e.kind), msg_id, e.to_bytes()))
-        return out
-
     async def publish(self, outbox: Sequence[Outgoing]) -> None:
+        await publish_all(self.bus.js, outbox)
         for o in outbox:
-            await self.bus.js.publish(o.subject, o.payload, headers={"Nats-Msg-Id": o.msg_id})
             self.bus.metrics.published.labels(subject_kind(o.subject)).inc()
 
-    async def _submit(self, req: Any) -> Decision:
+    async def venue_round(self, d: Decision) -> Decision:
+        """The venue calls of a stored decision. Calls of one kind go out together (different
+        client order ids, at most `venue_concurrency` at a time); a submit whose outcome is
+        unknown is looked up by id, never resent. Returns what the book decided from the answers
+        (with the orders' SUBMITTED updates, so the next round stores them)."""
+        out = Decision()
+        # a batch can create an order and cancel it in one decision: it was never sent, so it is
+        # settled here as the venue would answer ("not found") and neither sent nor canceled
+        fresh = {n.request.client_order_id for n in d.submit}
+        unsent = {c for c in d.cancel if c in fresh}
+        for cid in d.cancel:
+            if cid in unsent:
+                out.merge(self.book.on_order_not_found(cid, self.now))
+        cancels = [c for c in d.cancel if c not in unsent]
+        for cid, res in zip(cancels, await self._calls(self._cancel(c) for c in cancels), strict=True):
+            out.merge(self._apply(cid, res))
+        submits = [n for n in d.submit if n.request.client_order_id not in unsent]
+        for new in submits:
+            out.merge(self.book.mark_submitted(new.request.client_order_id, self.now))
+        sent = await self._calls(self._submit(n.request) for n in submits)
+        unknown: list[str] = []
+        for new, res in zip(submits, sent, strict=True):
+            self.metrics.orders.labels(new.owner).inc()
+            if res is None:
+                unknown.append(new.request.client_order_id)
+            else:
+                out.merge(self._apply(new.request.client_order_id, res))
+        look = [*unknown, *d.lookup]
+        for cid, res in zip(look, await self._calls(self._lookup(c) for c in look), strict=True):
+            out.merge(self._apply(cid, res))
+        return out
+
+    async def _calls(self, calls: Iterable[Awaitable[Answer]]) -> list[Answer]:
+        async def one(call: Awaitable[Answer]) -> Answer:
+            async with self.venue_slots:
+                return await call
+
+        return list(await asyncio.gather(*(one(c) for c in calls)))
+
+    def _apply(self, cid: str, res: Answer) -> Decision:
+        if isinstance(res, VenueOrder):
+            return self.book.on_order_update(res, self.now)
+        if isinstance(res, OrderNotFound):
+            return self.book.on_order_not_found(cid, self.now)
+        return Decision()  # still unknown: the next resync settles it
+
+    async def _submit(self, req: OrderRequest) -> Answer:
+        """The venue's answer to a new order: its state, or None if the outcome is unknown."""
         loop = asyncio.get_running_loop()
         self.sent_at[req.client_order_id] = loop.time()
         try:
@@ -167,9 +201,9 @@ class Execution:
                     client_order_id=req.client_order_id,
                     error=str(exc),
                 )
-                return await self._lookup(req.client_order_id)
+                return None
             log.warning("venue rejected order", client_order_id=req.client_order_id, error=str(exc))
-            vo = VenueOrder(
+            return VenueOrder(
                 client_order_id=req.client_order_id, venue_order_id="", symbol=req.symbol, side=req.side,
                 type=req.type, qty=req.qty, price=req.price, status=OrderStatus.REJECTED,
                 filled_qty=Decimal(0), avg_price=None, reason=str(exc), ts_event=self.now,
@@ -177,32 +211,31 @@ class Execution:
         except Exception as exc:  # timeouts and transport errors: unknown outcome
             self.metrics.venue_errors.labels("submit").inc()
             log.warning("submit failed; will look up", client_order_id=req.client_order_id, error=str(exc))
-            return await self._lookup(req.client_order_id)
+            return None
         self.metrics.intent_to_order.observe(loop.time() - self.sent_at[req.client_order_id])
-        return self.book.on_order_update(vo, self.now)
+        return vo
 
-    async def _cancel(self, cid: str) -> Decision:
+    async def _cancel(self, cid: str) -> Answer:
         try:
-            vo = await self.trading.cancel(cid)
-        except OrderNotFound:
-            return self.book.on_order_not_found(cid, self.now)
+            return await self.trading.cancel(cid)
+        except OrderNotFound as exc:
+            return exc
         except Exception as exc:  # the next resync looks the order up
             self.metrics.venue_errors.labels("cancel").inc()
             log.warning("cancel failed", client_order_id=cid, error=str(exc))
-            return Decision()
-        return self.book.on_order_update(vo, self.now)
+            return None
 
-    async def _lookup(self, cid: str) -> Decision:
+    async def _lookup(self, cid: str) -> Answer:
         for attempt in range(5):
             try:
-                return self.book.on_order_update(await self.trading.order(cid), self.now)
-            except OrderNotFound:
-                return self.book.on_order_not_found(cid, self.now)
+                return await self.trading.order(cid)
+            except OrderNotFound as exc:
+                return exc
             except Exception as exc:
                 self.metrics.venue_errors.labels("lookup").inc()
                 log.warning("lookup failed", client_order_id=cid, attempt=attempt, error=str(exc))
                 await asyncio.sleep(0.2 * 2**attempt)  # back-off between venue retries
-        return Decision()  # still unknown: the next resync settles it
+        return None
 
     def apply_fill(self, f: VenueFill) -> Decision:
         """Feed one venue fill to the book (duplicates are dropped there); advance the watermark."""
@@ -219,34 +252,49 @@ class Execution:
 
     # -- inputs --------------------------------------------------------------------------------
 
-    async def on_intent(self, env: IntentEnvelope) -> None:
-        if self.halted:  # not acked: the next owner gets it
-            raise Halted("execution is stopping; the intent is left for the next owner")
-        intent = env.intent
+    async def on_intents(self, envs: Sequence[IntentEnvelope]) -> None:
+        """A batch of intents (one fetch, in stream order): all applied to the book, then ONE
+        round of store, publish and venue calls; the batch is acked after it returns."""
+        if self.halted:  # not acked: the next owner gets them
+            raise Halted("execution is stopping; the intents are left for the next owner")
         async with self.lock:
-            if intent.dry_run:
-                self.metrics.dry_run.labels(intent.strategy).inc()
-            # the book keeps its own mids from ticks (with their age for the freshness check)
-            await self.act(self.book.on_intent(intent, None, self.now))
+            d = Decision()
+            for env in envs:
+                intent = env.intent
+                if intent.dry_run:
+                    self.metrics.dry_run.labels(intent.strategy).inc()
+                # the book keeps its own mids from ticks (with their age for the freshness check)
+                d.merge(self.book.on_intent(intent, None, self.now))
+            await self.act(d)
 
-    async def on_tick(self, t: Tick) -> None:
-        if self.halted or not (0 < t.bid <= t.ask):
+    async def on_ticks(self, ticks: Sequence[Tick]) -> None:
+        """Ticks in arrival order, each applied to the book; one round for all of them."""
+        if self.halted:
             return
         async with self.lock:
-            self.now = max(self.now, t.ts_event)
-            await self.act(self.book.on_tick(t.symbol, t.bid, t.ask, self.now))
+            d = Decision()
+            for t in ticks:
+                if 0 < t.bid <= t.ask:
+                    self.now = max(self.now, t.ts_event)
+                    d.merge(self.book.on_tick(t.symbol, t.bid, t.ask, self.now))
+            await self.act(d)
 
-    async def on_venue_event(self, ev: VenueOrder | VenueFill) -> None:
+    async def on_venue_events(self, events: Sequence[VenueOrder | VenueFill]) -> None:
+        """Venue events in arrival order, each applied to the book; one round for all of them."""
         if self.halted:
             return  # the next owner replays fills and looks orders up
         async with self.lock:
-            if isinstance(ev, VenueFill):
-                sent = self.sent_at.pop(ev.client_order_id, None)
-                if sent is not None:
-                    self.metrics.order_to_fill.observe(asyncio.get_running_loop().time() - sent)
-                await self.act(self.apply_fill(ev))
-            else:
-                await self.act(self.book.on_order_update(ev, self.now))
+            d = Decision()
+            loop_time = asyncio.get_running_loop().time()
+            for ev in events:
+                if isinstance(ev, VenueFill):
+                    sent = self.sent_at.pop(ev.client_order_id, None)
+                    if sent is not None:
+                        self.metrics.order_to_fill.observe(loop_time - sent)
+                    d.merge(self.apply_fill(ev))
+                else:
+                    d.merge(self.book.on_order_update(ev, self.now))
+            await self.act(d)
 
     async def on_clock(self) -> None:
         if self.halted:
@@ -344,6 +392,20 @@ async def _every(rt: Runtime, seconds: float, job: Any, what: str) -> None:
             log.warning(f"{what} failed", error=str(exc))
 
 
+async def _drain(
+    rt: Runtime, queue: asyncio.Queue[T], handle: Callable[[list[T]], Awaitable[None]], limit: int
+) -> None:
+    """Hand what waits in `queue` (up to `limit`, in arrival order) to ONE `handle` call."""
+    while not rt.stopping.is_set():
+        batch = [await queue.get()]
+        while len(batch) < limit and not queue.empty():
+            batch.append(queue.get_nowait())
+        try:
+            await handle(batch)
+        except Halted:
+            return
+
+
 async def run(rt: Runtime) -> None:
     cfg, limits = load_settings()
     bus = rt.bus
@@ -383,13 +445,13 @@ async def run(rt: Runtime) -> None:
     ks = await bus.kv_get(KV_CONTROL, KILL_SWITCH_KEY, KillSwitch)
     await ex.on_kill_switch(ks)  # before any intent, as the switch stands now
 
-    async def drain() -> None:
-        while not rt.stopping.is_set():
-            ev = await events.get()
-            try:
-                await ex.on_venue_event(ev)
-            except Halted:
-                return
+    ticks: asyncio.Queue[Tick] = asyncio.Queue(maxsize=cfg.batch_max * 100)
+
+    async def on_tick(t: Tick) -> None:
+        try:
+            ticks.put_nowait(t)
+        except asyncio.QueueFull:  # execution is far behind: ticks are lossy, the next one counts
+            pass
 
     async def watch_strategies() -> None:
         async for key, value in bus.kv_watch(KV_STRATEGIES, ">", StrategyConfig):
@@ -399,16 +461,19 @@ async def run(rt: Runtime) -> None:
         async for _key, value in bus.kv_watch(KV_CONTROL, KILL_SWITCH_KEY, KillSwitch):
             await ex.on_kill_switch(value)
 
-    rt.spawn(drain(), "venue-drain")
+    rt.spawn(_drain(rt, events, ex.on_venue_events, cfg.batch_max), "venue-drain")
+    rt.spawn(_drain(rt, ticks, ex.on_ticks, cfg.batch_max), "tick-drain")
     rt.spawn(_every(rt, cfg.clock_every_s, ex.on_clock, "clock"), "clock")
     rt.spawn(_every(rt, cfg.resync_every_s, ex.resync, "resync"), "resync")
     rt.spawn(watch_strategies(), "watch-strategies")
     rt.spawn(watch_kill(), "watch-kill")
-    await bus.subscribe(md_ticks(cfg.venue), Tick, ex.on_tick)
+    await bus.subscribe(md_ticks(cfg.venue), Tick, on_tick)
     await bus.serve(
         EXEC_POSITIONS, PositionsQuery, ex.positions, error_reply=lambda e: PositionsReply(error=e)
     )
-    await bus.consume(TRADING, "execution-intents", "sig.intent.>", IntentEnvelope, ex.on_intent)
+    await bus.consume_batch(
+        TRADING, "execution-intents", "sig.intent.>", IntentEnvelope, ex.on_intents, batch=cfg.batch_max
+    )
 
     async def on_shutdown() -> None:
         async with ex.lock:
