@@ -143,7 +143,8 @@ class Execution:
 
     async def venue_round(self, d: Decision) -> Decision:
         """The venue calls of a stored decision. Calls of one kind go out together (different
-        client order ids, at most `venue_concurrency` at a time); a submit whose outcome is
+        client order ids, at most `venue_concurrency` at a time; one symbol's new orders in
+        turn); a submit whose outcome is
         unknown is looked up by id, never resent. Returns what the book decided from the answers
         (with the orders' SUBMITTED updates, so the next round stores them)."""
         out = Decision()
@@ -160,7 +161,7 @@ class Execution:
         submits = [n for n in d.submit if n.request.client_order_id not in unsent]
         for new in submits:
             out.merge(self.book.mark_submitted(new.request.client_order_id, self.now))
-        sent = await self._calls(self._submit(n.request) for n in submits)
+        sent = await self._send_all([n.request for n in submits])
         unknown: list[str] = []
         for new, res in zip(submits, sent, strict=True):
             self.metrics.orders.labels(new.owner).inc()
@@ -179,6 +180,22 @@ class Execution:
                 return await call
 
         return list(await asyncio.gather(*(one(c) for c in calls)))
+
+    async def _send_all(self, reqs: Sequence[OrderRequest]) -> list[Answer]:
+        """Submit `reqs`: symbols in parallel, but one symbol's orders one after the other, in
+        the book's order (the venue sees them as a sequential sender would send them)."""
+        by_symbol: dict[str, list[int]] = {}
+        for i, r in enumerate(reqs):
+            by_symbol.setdefault(r.symbol, []).append(i)
+        answers: list[Answer] = [None] * len(reqs)
+
+        async def in_turn(idx: list[int]) -> None:
+            for i in idx:
+                async with self.venue_slots:
+                    answers[i] = await self._submit(reqs[i])
+
+        await asyncio.gather(*(in_turn(idx) for idx in by_symbol.values()))
+        return answers
 
     def _apply(self, cid: str, res: Answer) -> Decision:
         if isinstance(res, VenueOrder):
@@ -429,6 +446,9 @@ async def run(rt: Runtime) -> None:
         book = NettingBook(cfg.venue, limits, account=cfg.account, instruments=instruments)
 
     trading = open_trading(cfg.venue, cfg.venue_url, cfg.api_key)
+    close = getattr(trading, "aclose", None)
+    if close is not None:  # the adapter's connection pool, after the shutdown hook below
+        rt.exit_stack.push_async_callback(close)
     ex = Execution(rt, cfg, book, trading, store, stored)
     ex.metrics.leader.set(1)
 
