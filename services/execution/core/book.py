@@ -158,12 +158,11 @@ class NettingBook(Netting):
         out = Decision()
         self._mids[symbol] = ((b + a) / 2, now)
         fired = False
-        for (st, sy), slot in sorted(self._slots.items()):
-            if sy == symbol:
-                why = slot.bracket_trigger(b, a, now)
-                if why is not None:
-                    self._fire(st, sy, why, now, out)
-                    fired = True
+        for st, slot in sorted(self._symbol_slots(symbol), key=lambda x: x[0]):
+            why = slot.bracket_trigger(b, a, now)
+            if why is not None:
+                self._fire(st, symbol, why, now, out)
+                fired = True
         if fired or symbol in self._retry:
             self._replan(symbol, now, out)
         self._clock(now, out)
@@ -177,7 +176,7 @@ class NettingBook(Netting):
 
     def _clock(self, now: int, out: Decision) -> None:
         fired: set[str] = set()
-        for (st, sy), slot in sorted(self._slots.items()):
+        for (st, sy), slot in self._sorted_slots():
             why = slot.time_stop_trigger(now)
             if why is not None:
                 self._fire(st, sy, why, now, out)
@@ -199,9 +198,11 @@ class NettingBook(Netting):
     def pnl(self) -> dict[str, Decimal]:
         """Each strategy's PnL (realized - fees + unrealized at the last mark), all symbols."""
         pnl: dict[str, Decimal] = {}
-        for (st, sy), slot in sorted(self._slots.items()):
+        marks: dict[str, Decimal | None] = {}
+        for (st, sy), slot in self._sorted_slots():
             if st != UNATTRIBUTED:
-                pnl[st] = pnl.get(st, ZERO) + slot.pnl(self._mark(sy))
+                mark = marks[sy] if sy in marks else marks.setdefault(sy, self._mark(sy))
+                pnl[st] = pnl.get(st, ZERO) + slot.pnl(mark)
         return pnl
 
     def _check_pnl(self, now: int, out: Decision) -> None:

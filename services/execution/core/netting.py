@@ -88,12 +88,38 @@ class Netting:
         self._day: int | None = None
         self._day_base: dict[str, Decimal] = {}
         self._peak = ZERO
+        # indexes over `_slots` (slots are only ever added; rebuilt when the dict grows or is
+        # replaced by `restore`): all slots sorted by (strategy, symbol), and each symbol's
+        # slots in insertion order
+        self._index_of: tuple[int, int] = (0, 0)
+        self._sorted: list[tuple[tuple[str, str], Slot]] = []
+        self._by_symbol: dict[str, list[tuple[str, Slot]]] = {}
+
+    def _index(self) -> None:
+        key = (id(self._slots), len(self._slots))
+        if key != self._index_of:
+            self._sorted = sorted(self._slots.items())
+            self._by_symbol = {}
+            for (st, sy), slot in self._slots.items():
+                self._by_symbol.setdefault(sy, []).append((st, slot))
+            self._index_of = key
+
+    def _sorted_slots(self) -> list[tuple[tuple[str, str], Slot]]:
+        """`sorted(self._slots.items())`, without sorting on every call."""
+        self._index()
+        return self._sorted
+
+    def _symbol_slots(self, symbol: str) -> list[tuple[str, Slot]]:
+        """The slots of `symbol` as (strategy, slot), in the order they were made."""
+        self._index()
+        return self._by_symbol.get(symbol, [])
 
     def venue_position(self, symbol: str) -> Decimal:
         return self._venue_pos.get(symbol, ZERO)
 
     def symbols(self) -> list[str]:
-        return sorted({sy for _, sy in self._slots} | set(self._venue_pos))
+        self._index()
+        return sorted(self._by_symbol.keys() | self._venue_pos.keys())
 
     # ----------------------------------------------------------------- netting
     def _replan(self, symbol: str, now: int, out: Decision) -> None:
@@ -166,11 +192,7 @@ class Netting:
             if r.owner == NET and r.symbol == symbol:
                 for st, q in r.pending_by_strategy().items():
                     pending[st] = pending.get(st, ZERO) + q * r.side.sign
-        return {
-            st: s.target - s.position - pending.get(st, ZERO)
-            for (st, sy), s in self._slots.items()
-            if sy == symbol
-        }
+        return {st: s.target - s.position - pending.get(st, ZERO) for st, s in self._symbol_slots(symbol)}
 
     def _tradable(self, symbol: str, qty: Decimal) -> Decimal:
         inst = self.instruments.get(symbol)
@@ -216,18 +238,28 @@ class Netting:
         return round_price(price, inst.price_increment, side)
 
     def _risk_context(self, symbol: str, strategy: str | None, now: int) -> RiskContext:
+        # every symbol's projected position in one pass over the orders (same sums, same order)
+        projected: dict[str, Decimal] = {}
+        open_orders = 0
+        for r in self._orders.values():
+            pos = projected.get(r.symbol)
+            if pos is None:
+                pos = self.venue_position(r.symbol)
+            projected[r.symbol] = pos + r.expected_pending * r.side.sign
+            if not r.terminal:
+                open_orders += 1
         gross_other = ZERO
         for sy in self.symbols():
             mark = self._mark(sy)
             if sy != symbol and mark is not None:
-                gross_other += abs(self._projected(sy)) * mark
+                gross_other += abs(projected.get(sy, self.venue_position(sy))) * mark
         return RiskContext(
             now=now,
             strategy=strategy,
             mid=self._fresh_mid(symbol, now),
-            projected=self._projected(symbol),
+            projected=projected.get(symbol, self.venue_position(symbol)),
             gross_other=gross_other,
-            open_orders=sum(1 for r in self._orders.values() if not r.terminal),
+            open_orders=open_orders,
             reduce_only=self._reduce_only,
             killed=self._killed,
             flatten=self._flatten,
@@ -471,7 +503,7 @@ class Netting:
         )
 
     def _net_update(self, symbol: str, now: int, out: Decision) -> None:
-        target = sum((s.target for (_, sy), s in self._slots.items() if sy == symbol), ZERO)
+        target = sum((s.target for _, s in self._symbol_slots(symbol)), ZERO)
         out.positions.append(
             PositionUpdate(
                 strategy=NET,
