@@ -285,16 +285,17 @@ class Execution:
             await self.act(d)
 
     async def on_ticks(self, ticks: Sequence[Tick]) -> None:
-        """Ticks in arrival order, each applied to the book; one round for all of them."""
+        """Ticks in arrival order, as one input of the book (brackets on each tick, timers and
+        loss limits at the newest); one round for all of them."""
         if self.halted:
             return
         async with self.lock:
-            d = Decision()
+            batch = []
             for t in ticks:
                 if 0 < t.bid <= t.ask:
                     self.now = max(self.now, t.ts_event)
-                    d.merge(self.book.on_tick(t.symbol, t.bid, t.ask, self.now))
-            await self.act(d)
+                    batch.append((t.symbol, t.bid, t.ask, self.now))
+            await self.act(self.book.on_ticks(batch))
 
     async def on_venue_events(self, events: Sequence[VenueOrder | VenueFill]) -> None:
         """Venue events in arrival order, each applied to the book; one round for all of them."""

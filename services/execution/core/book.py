@@ -152,10 +152,28 @@ class NettingBook(Netting):
     # ----------------------------------------------------------------- ticks, clock, pnl
     def on_tick(self, symbol: str, bid: Decimal | float, ask: Decimal | float, now: int) -> Decision:
         """New best bid/ask: brackets, retries of price-blocked symbols, expiry, loss limits."""
+        out = Decision()
+        self._tick(symbol, bid, ask, now, out)
+        self._clock(now, out)
+        return out
+
+    def on_ticks(self, ticks: Sequence[tuple[str, Decimal | float, Decimal | float, int]]) -> Decision:
+        """Ticks `(symbol, bid, ask, now)` in arrival order, as one input: brackets and retries on
+        every tick, timers and loss limits once, at the newest time (the shell's batch of ticks;
+        `on_tick` of each would check the PnL of every slot per tick)."""
+        out = Decision()
+        newest: int | None = None
+        for symbol, bid, ask, now in ticks:
+            self._tick(symbol, bid, ask, now, out)
+            newest = now if newest is None else max(newest, now)
+        if newest is not None:
+            self._clock(newest, out)
+        return out
+
+    def _tick(self, symbol: str, bid: Decimal | float, ask: Decimal | float, now: int, out: Decision) -> None:
         b, a = to_decimal(bid), to_decimal(ask)
         if not (0 < b <= a):
             raise ValueError(f"tick {symbol}: need 0 < bid <= ask, got bid={b} ask={a}")
-        out = Decision()
         self._mids[symbol] = ((b + a) / 2, now)
         fired = False
         for st, slot in sorted(self._symbol_slots(symbol), key=lambda x: x[0]):
@@ -165,8 +183,6 @@ class NettingBook(Netting):
                 fired = True
         if fired or symbol in self._retry:
             self._replan(symbol, now, out)
-        self._clock(now, out)
-        return out
 
     def on_clock(self, now: int) -> Decision:
         """Periodic timer: time stops, order expiry, loss limits."""
