@@ -94,6 +94,8 @@ class Netting:
         self._index_of: tuple[int, int] = (0, 0)
         self._sorted: list[tuple[tuple[str, str], Slot]] = []
         self._by_symbol: dict[str, list[tuple[str, Slot]]] = {}
+        self._symbols_of: tuple[int, int, int] = (0, 0, -1)
+        self._symbol_list: list[str] = []
 
     def _index(self) -> None:
         key = (id(self._slots), len(self._slots))
@@ -118,8 +120,16 @@ class Netting:
         return self._venue_pos.get(symbol, ZERO)
 
     def symbols(self) -> list[str]:
+        return list(self._symbols())
+
+    def _symbols(self) -> list[str]:
+        """`symbols()` kept between calls (slots and venue positions are only ever added)."""
         self._index()
-        return sorted(self._by_symbol.keys() | self._venue_pos.keys())
+        key = (id(self._venue_pos), len(self._venue_pos), len(self._by_symbol))
+        if key != self._symbols_of:
+            self._symbol_list = sorted(self._by_symbol.keys() | self._venue_pos.keys())
+            self._symbols_of = key
+        return self._symbol_list
 
     # ----------------------------------------------------------------- netting
     def _replan(self, symbol: str, now: int, out: Decision) -> None:
@@ -249,7 +259,7 @@ class Netting:
             if not r.terminal:
                 open_orders += 1
         gross_other = ZERO
-        for sy in self.symbols():
+        for sy in self._symbols():
             mark = self._mark(sy)
             if sy != symbol and mark is not None:
                 gross_other += abs(projected.get(sy, self.venue_position(sy))) * mark
