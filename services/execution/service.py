@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -43,14 +42,12 @@ from services.execution.metrics import Metrics
 from services.execution.outbox import outgoing, publish_all
 from services.execution.settings import ExecutionSettings, load_settings
 from services.execution.store import Outgoing, SnapshotStore, Stored
+from services.execution.venue_calls import VenueCalls
 from tradebus.bus import now_ns
 from tradebus.metrics import subject_kind
 from tradebus.service import Runtime
 from tradebus.venues.base import (
-    OrderNotFound,
-    OrderRequest,
     TradingClient,
-    VenueError,
     VenueFill,
     VenueOrder,
 )
@@ -60,8 +57,6 @@ log = structlog.get_logger()
 T = TypeVar("T")
 SNAPSHOT_KEY = "book"
 NS = 1_000_000_000
-#: a venue call's outcome: the order's state, "not found", or None (unknown: resync settles it)
-Answer = VenueOrder | OrderNotFound | None
 
 
 class Halted(RuntimeError):
@@ -81,14 +76,13 @@ class Execution:
         self.rt, self.cfg, self.book, self.trading, self.store = rt, cfg, book, trading, store
         self.bus = rt.bus
         self.lock = asyncio.Lock()
-        self.venue_slots = asyncio.Semaphore(cfg.venue_concurrency)
         self.metrics = Metrics(rt)
+        self.calls = VenueCalls(book, trading, self.metrics, cfg.venue_concurrency)
         stored = stored or Stored()
         #: data time (ns): the newest tick seen, restored from the snapshot
         self.now = stored.now if stored.now is not None else now_ns()
         #: venue time of the newest venue fill applied; replays start here (less a slack)
         self.fills_since = stored.fills_since
-        self.sent_at: dict[str, float] = {}
         self.dead = False
         self.closed = False
         self.kill_applied: tuple[bool, bool] | None = None
@@ -142,117 +136,7 @@ class Execution:
             self.bus.metrics.published.labels(subject_kind(o.subject)).inc()
 
     async def venue_round(self, d: Decision) -> Decision:
-        """The venue calls of a stored decision. Calls of one kind go out together (different
-        client order ids, at most `venue_concurrency` at a time; one symbol's new orders in
-        turn); a submit whose outcome is
-        unknown is looked up by id, never resent. Returns what the book decided from the answers
-        (with the orders' SUBMITTED updates, so the next round stores them)."""
-        out = Decision()
-        # a batch can create an order and cancel it in one decision: it was never sent, so it is
-        # settled here as the venue would answer ("not found") and neither sent nor canceled
-        fresh = {n.request.client_order_id for n in d.submit}
-        unsent = {c for c in d.cancel if c in fresh}
-        for cid in d.cancel:
-            if cid in unsent:
-                out.merge(self.book.on_order_not_found(cid, self.now))
-        cancels = [c for c in d.cancel if c not in unsent]
-        for cid, res in zip(cancels, await self._calls(self._cancel(c) for c in cancels), strict=True):
-            out.merge(self._apply(cid, res))
-        submits = [n for n in d.submit if n.request.client_order_id not in unsent]
-        for new in submits:
-            out.merge(self.book.mark_submitted(new.request.client_order_id, self.now))
-        sent = await self._send_all([n.request for n in submits])
-        unknown: list[str] = []
-        for new, res in zip(submits, sent, strict=True):
-            self.metrics.orders.labels(new.owner).inc()
-            if res is None:
-                unknown.append(new.request.client_order_id)
-            else:
-                out.merge(self._apply(new.request.client_order_id, res))
-        look = [*unknown, *d.lookup]
-        for cid, res in zip(look, await self._calls(self._lookup(c) for c in look), strict=True):
-            out.merge(self._apply(cid, res))
-        return out
-
-    async def _calls(self, calls: Iterable[Awaitable[Answer]]) -> list[Answer]:
-        async def one(call: Awaitable[Answer]) -> Answer:
-            async with self.venue_slots:
-                return await call
-
-        return list(await asyncio.gather(*(one(c) for c in calls)))
-
-    async def _send_all(self, reqs: Sequence[OrderRequest]) -> list[Answer]:
-        """Submit `reqs`: symbols in parallel, but one symbol's orders one after the other, in
-        the book's order (the venue sees them as a sequential sender would send them)."""
-        by_symbol: dict[str, list[int]] = {}
-        for i, r in enumerate(reqs):
-            by_symbol.setdefault(r.symbol, []).append(i)
-        answers: list[Answer] = [None] * len(reqs)
-
-        async def in_turn(idx: list[int]) -> None:
-            for i in idx:
-                async with self.venue_slots:
-                    answers[i] = await self._submit(reqs[i])
-
-        await asyncio.gather(*(in_turn(idx) for idx in by_symbol.values()))
-        return answers
-
-    def _apply(self, cid: str, res: Answer) -> Decision:
-        if isinstance(res, VenueOrder):
-            return self.book.on_order_update(res, self.now)
-        if isinstance(res, OrderNotFound):
-            return self.book.on_order_not_found(cid, self.now)
-        return Decision()  # still unknown: the next resync settles it
-
-    async def _submit(self, req: OrderRequest) -> Answer:
-        """The venue's answer to a new order: its state, or None if the outcome is unknown."""
-        loop = asyncio.get_running_loop()
-        self.sent_at[req.client_order_id] = loop.time()
-        try:
-            vo = await self.trading.submit(req)
-        except VenueError as exc:
-            self.metrics.venue_errors.labels("submit").inc()
-            if exc.retryable:  # the outcome is unknown: look it up by id, never resend
-                log.warning(
-                    "submit outcome unknown; will look up",
-                    client_order_id=req.client_order_id,
-                    error=str(exc),
-                )
-                return None
-            log.warning("venue rejected order", client_order_id=req.client_order_id, error=str(exc))
-            return VenueOrder(
-                client_order_id=req.client_order_id, venue_order_id="", symbol=req.symbol, side=req.side,
-                type=req.type, qty=req.qty, price=req.price, status=OrderStatus.REJECTED,
-                filled_qty=Decimal(0), avg_price=None, reason=str(exc), ts_event=self.now,
-            )  # fmt: skip
-        except Exception as exc:  # timeouts and transport errors: unknown outcome
-            self.metrics.venue_errors.labels("submit").inc()
-            log.warning("submit failed; will look up", client_order_id=req.client_order_id, error=str(exc))
-            return None
-        self.metrics.intent_to_order.observe(loop.time() - self.sent_at[req.client_order_id])
-        return vo
-
-    async def _cancel(self, cid: str) -> Answer:
-        try:
-            return await self.trading.cancel(cid)
-        except OrderNotFound as exc:
-            return exc
-        except Exception as exc:  # the next resync looks the order up
-            self.metrics.venue_errors.labels("cancel").inc()
-            log.warning("cancel failed", client_order_id=cid, error=str(exc))
-            return None
-
-    async def _lookup(self, cid: str) -> Answer:
-        for attempt in range(5):
-            try:
-                return await self.trading.order(cid)
-            except OrderNotFound as exc:
-                return exc
-            except Exception as exc:
-                self.metrics.venue_errors.labels("lookup").inc()
-                log.warning("lookup failed", client_order_id=cid, attempt=attempt, error=str(exc))
-                await asyncio.sleep(0.2 * 2**attempt)  # back-off between venue retries
-        return None
+        return await self.calls.round(d, self.now)
 
     def apply_fill(self, f: VenueFill) -> Decision:
         """Feed one venue fill to the book (duplicates are dropped there); advance the watermark."""
@@ -306,7 +190,7 @@ class Execution:
             loop_time = asyncio.get_running_loop().time()
             for ev in events:
                 if isinstance(ev, VenueFill):
-                    sent = self.sent_at.pop(ev.client_order_id, None)
+                    sent = self.calls.sent_at.pop(ev.client_order_id, None)
                     if sent is not None:
                         self.metrics.order_to_fill.observe(loop_time - sent)
                     d.merge(self.apply_fill(ev))

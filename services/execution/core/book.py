@@ -176,7 +176,7 @@ class NettingBook(Netting):
             raise ValueError(f"tick {symbol}: need 0 < bid <= ask, got bid={b} ask={a}")
         self._mids[symbol] = ((b + a) / 2, now)
         fired = False
-        for st, slot in sorted(self._symbol_slots(symbol), key=lambda x: x[0]):
+        for st, slot in sorted(self._ix.of_symbol(self._slots, symbol), key=lambda x: x[0]):
             why = slot.bracket_trigger(b, a, now)
             if why is not None:
                 self._fire(st, symbol, why, now, out)
@@ -192,7 +192,7 @@ class NettingBook(Netting):
 
     def _clock(self, now: int, out: Decision) -> None:
         fired: set[str] = set()
-        for (st, sy), slot in self._sorted_slots():
+        for (st, sy), slot in self._ix.sorted(self._slots):
             why = slot.time_stop_trigger(now)
             if why is not None:
                 self._fire(st, sy, why, now, out)
@@ -215,7 +215,7 @@ class NettingBook(Netting):
         """Each strategy's PnL (realized - fees + unrealized at the last mark), all symbols."""
         pnl: dict[str, Decimal] = {}
         marks: dict[str, Decimal | None] = {}
-        for (st, sy), slot in self._sorted_slots():
+        for (st, sy), slot in self._ix.sorted(self._slots):
             if st != UNATTRIBUTED:
                 mark = marks[sy] if sy in marks else marks.setdefault(sy, self._mark(sy))
                 pnl[st] = pnl.get(st, ZERO) + slot.pnl(mark)

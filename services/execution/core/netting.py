@@ -30,6 +30,7 @@ from services.execution.core.orders import IllegalTransition, OrderRecord, PlanE
 from services.execution.core.planning import allocate, cross, round_down, round_price
 from services.execution.core.positions import Slot
 from services.execution.core.risk import RiskContext, RiskGate, RiskKind, RiskLimits
+from services.execution.core.slotindex import SlotIndex
 from tradebus.venues.base import Instrument, OrderRequest, VenueFill, VenueOrder
 
 log = structlog.get_logger()
@@ -88,48 +89,13 @@ class Netting:
         self._day: int | None = None
         self._day_base: dict[str, Decimal] = {}
         self._peak = ZERO
-        # indexes over `_slots` (slots are only ever added; rebuilt when the dict grows or is
-        # replaced by `restore`): all slots sorted by (strategy, symbol), and each symbol's
-        # slots in insertion order
-        self._index_of: tuple[int, int] = (0, 0)
-        self._sorted: list[tuple[tuple[str, str], Slot]] = []
-        self._by_symbol: dict[str, list[tuple[str, Slot]]] = {}
-        self._symbols_of: tuple[int, int, int] = (0, 0, -1)
-        self._symbol_list: list[str] = []
-
-    def _index(self) -> None:
-        key = (id(self._slots), len(self._slots))
-        if key != self._index_of:
-            self._sorted = sorted(self._slots.items())
-            self._by_symbol = {}
-            for (st, sy), slot in self._slots.items():
-                self._by_symbol.setdefault(sy, []).append((st, slot))
-            self._index_of = key
-
-    def _sorted_slots(self) -> list[tuple[tuple[str, str], Slot]]:
-        """`sorted(self._slots.items())`, without sorting on every call."""
-        self._index()
-        return self._sorted
-
-    def _symbol_slots(self, symbol: str) -> list[tuple[str, Slot]]:
-        """The slots of `symbol` as (strategy, slot), in the order they were made."""
-        self._index()
-        return self._by_symbol.get(symbol, [])
+        self._ix = SlotIndex()  # sorted and per-symbol views of `_slots`
 
     def venue_position(self, symbol: str) -> Decimal:
         return self._venue_pos.get(symbol, ZERO)
 
     def symbols(self) -> list[str]:
-        return list(self._symbols())
-
-    def _symbols(self) -> list[str]:
-        """`symbols()` kept between calls (slots and venue positions are only ever added)."""
-        self._index()
-        key = (id(self._venue_pos), len(self._venue_pos), len(self._by_symbol))
-        if key != self._symbols_of:
-            self._symbol_list = sorted(self._by_symbol.keys() | self._venue_pos.keys())
-            self._symbols_of = key
-        return self._symbol_list
+        return list(self._ix.symbols(self._slots, self._venue_pos))
 
     # ----------------------------------------------------------------- netting
     def _replan(self, symbol: str, now: int, out: Decision) -> None:
@@ -202,7 +168,10 @@ class Netting:
             if r.owner == NET and r.symbol == symbol:
                 for st, q in r.pending_by_strategy().items():
                     pending[st] = pending.get(st, ZERO) + q * r.side.sign
-        return {st: s.target - s.position - pending.get(st, ZERO) for st, s in self._symbol_slots(symbol)}
+        return {
+            st: s.target - s.position - pending.get(st, ZERO)
+            for st, s in self._ix.of_symbol(self._slots, symbol)
+        }
 
     def _tradable(self, symbol: str, qty: Decimal) -> Decimal:
         inst = self.instruments.get(symbol)
@@ -259,7 +228,7 @@ class Netting:
             if not r.terminal:
                 open_orders += 1
         gross_other = ZERO
-        for sy in self._symbols():
+        for sy in self._ix.symbols(self._slots, self._venue_pos):
             mark = self._mark(sy)
             if sy != symbol and mark is not None:
                 gross_other += abs(projected.get(sy, self.venue_position(sy))) * mark
@@ -513,7 +482,7 @@ class Netting:
         )
 
     def _net_update(self, symbol: str, now: int, out: Decision) -> None:
-        target = sum((s.target for _, s in self._symbol_slots(symbol)), ZERO)
+        target = sum((s.target for _, s in self._ix.of_symbol(self._slots, symbol)), ZERO)
         out.positions.append(
             PositionUpdate(
                 strategy=NET,
