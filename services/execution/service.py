@@ -1,20 +1,21 @@
 """execution shell: the single owner of the account.
 
-Order of work for every input (intent, venue event, tick, control change), under one lock:
-  1. the pure book decides;
+Inputs come in batches (intents: what one JetStream fetch returned; ticks and venue events: what
+waited in their queues) and each batch is handled under one lock, in rounds:
+  1. the pure book decides on every input of the batch, in order (one merged decision);
   2. the book's snapshot AND the messages the decision must publish (its outbox) are stored in
      ONE compare-and-set put in KV `execution` (new client order ids included, in state NEW);
-  3. the outbox is published on JetStream with `Nats-Msg-Id` (JetStream drops repeats);
-  4. venue calls are made (cancels, then each order: mark SUBMITTED, store, send); their answers
-     are fed back to the book (step 1 again);
-  5. only then is the input acked.
-A crash anywhere re-delivers the input; the restored book recognizes what it already did (intent
-ids, venue fill ids, client order ids) and the stored outbox is re-published on start: no
+  3. then together: the outbox is published on JetStream with `Nats-Msg-Id` (all sent at once,
+     every ack awaited; JetStream drops repeats), and the round's venue calls are made
+     (cancels, then new orders marked SUBMITTED and sent, then lookups; see `venue_calls`);
+     their answers are fed back to the book, which gives the next round (step 2 again);
+  4. only when no round is left is the batch acked.
+A crash anywhere re-delivers the unacked inputs; the restored book recognizes what it already did
+(intent ids, venue fill ids, client order ids) and the stored outbox is re-published on start: no
 duplicate order, no lost fill, no lost message. If a store or publish fails the in-memory book is
 ahead of what is stored: the instance stops at once and restarts from the snapshot.
 Time is data time: `now` follows tick timestamps (and is stored with the snapshot).
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -96,33 +97,40 @@ class Execution:
     async def act(self, first: Decision) -> None:
         """Store, publish, call the venue, feed answers back; until nothing is left to do.
 
-        One round per decision: ONE store of the snapshot with its outbox, the outbox published
-        (all acks awaited), then the venue calls of the round made concurrently (cancels first,
-        then submits, then lookups), their answers applied to the book in request order; what
-        the book decided from them is the next round's decision."""
+        One round per decision: ONE store of the snapshot with its outbox; then, at the same
+        time, the outbox published (all acks awaited) and the venue calls of the round (cancels
+        first, then submits, then lookups, concurrent where independent); the answers are applied
+        to the book in request order and what the book decided from them is the next round's
+        decision. The next store (which replaces the stored outbox) waits for the publish acks,
+        so a crash at any point leaves the unpublished outbox stored for the next start."""
         if self.dead:
             raise Halted("execution state is no longer stored; restarting")
         try:
             d = first
             while not d.empty:
-                await self.commit(d)
-                d = await self.venue_round(d)
+                outbox = await self.commit(d)
+                published = asyncio.ensure_future(self.publish(outbox))
+                try:
+                    d = await self.venue_round(d)
+                finally:
+                    await published
         except Exception:
             self.dead = True
             self.rt.stopping.set()
             log.exception("execution state could not be stored or published; stopping to restart")
             raise
 
-    async def commit(self, d: Decision) -> None:
+    async def commit(self, d: Decision) -> list[Outgoing]:
+        """Store the book with the decision's outbox; return the outbox (to publish)."""
         outbox = outgoing(d)
         await self.save(outbox)
-        await self.publish(outbox)
         for f in d.fills:
             self.metrics.fills.labels(f.liquidity.value).inc()
         for e in d.risk_events:
             self.metrics.rejections.labels(e.kind).inc()
             if e.kind == "reconcile_drift":
                 self.metrics.drift_events.labels(e.symbol or "").inc()
+        return outbox
 
     async def save(self, outbox: Sequence[Outgoing] = ()) -> None:
         start = time.perf_counter()
