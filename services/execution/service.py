@@ -16,6 +16,7 @@ duplicate order, no lost fill, no lost message. If a store or publish fails the 
 ahead of what is stored: the instance stops at once and restarts from the snapshot.
 Time is data time: `now` follows tick timestamps (and is stored with the snapshot).
 """
+
 from __future__ import annotations
 
 import asyncio
