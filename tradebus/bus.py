@@ -65,6 +65,20 @@ class Bus:
         self._closing = asyncio.Event()
         #: JetStream replicas of the streams and KV buckets this bus creates (3 on a NATS cluster)
         self.replicas = 1
+        #: per subject: its kind and the metric children a message of it touches (label lookups
+        #: take a lock and a dict probe each; this is the hot path of every subscriber)
+        self._hot: dict[str, tuple[str, Any, Any]] = {}
+
+    def _hot_metrics(self, subject: str) -> tuple[str, Any, Any]:
+        """(kind, messages{kind,"ok"}, handler_seconds{kind}) for `subject`, looked up once."""
+        hot = self._hot.get(subject)
+        if hot is None:
+            if len(self._hot) > 10_000:  # many distinct subjects (one per symbol is fine)
+                self._hot.clear()
+            kind = subject_kind(subject)
+            hot = (kind, self.metrics.messages.labels(kind, "ok"), self.metrics.handler_seconds.labels(kind))
+            self._hot[subject] = hot
+        return hot
 
     @classmethod
     async def connect(
@@ -196,7 +210,7 @@ class Bus:
         await self.nc.subscribe(subject, queue=queue, cb=on_msg)
 
     async def _dispatch(self, subject: str, data: bytes, model: type[M], handler: Handler[M]) -> bool:
-        kind = subject_kind(subject)
+        kind, ok, seconds = self._hot_metrics(subject)
         try:
             msg = decode(model, data)
         except BadMessage as exc:
@@ -211,8 +225,8 @@ class Bus:
             log.exception("handler failed", subject=subject)
             return False
         finally:
-            self.metrics.handler_seconds.labels(kind).observe(time.perf_counter() - start)
-        self.metrics.messages.labels(kind, "ok").inc()
+            seconds.observe(time.perf_counter() - start)
+        ok.inc()
         return True
 
     async def consume(

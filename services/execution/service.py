@@ -1,15 +1,17 @@
 """execution shell: the single owner of the account.
 
-Order of work for every input (intent, venue event, tick, control change), under one lock:
-  1. the pure book decides;
+Inputs come in batches (intents: what one JetStream fetch returned; ticks and venue events: what
+waited in their queues) and each batch is handled under one lock, in rounds:
+  1. the pure book decides on every input of the batch, in order (one merged decision);
   2. the book's snapshot AND the messages the decision must publish (its outbox) are stored in
      ONE compare-and-set put in KV `execution` (new client order ids included, in state NEW);
-  3. the outbox is published on JetStream with `Nats-Msg-Id` (JetStream drops repeats);
-  4. venue calls are made (cancels, then each order: mark SUBMITTED, store, send); their answers
-     are fed back to the book (step 1 again);
-  5. only then is the input acked.
-A crash anywhere re-delivers the input; the restored book recognizes what it already did (intent
-ids, venue fill ids, client order ids) and the stored outbox is re-published on start: no
+  3. then together: the outbox is published on JetStream with `Nats-Msg-Id` (all sent at once,
+     every ack awaited; JetStream drops repeats), and the round's venue calls are made
+     (cancels, then new orders marked SUBMITTED and sent, then lookups; see `venue_calls`);
+     their answers are fed back to the book, which gives the next round (step 2 again);
+  4. only when no round is left is the batch acked.
+A crash anywhere re-delivers the unacked inputs; the restored book recognizes what it already did
+(intent ids, venue fill ids, client order ids) and the stored outbox is re-published on start: no
 duplicate order, no lost fill, no lost message. If a store or publish fails the in-memory book is
 ahead of what is stored: the instance stops at once and restarts from the snapshot.
 Time is data time: `now` follows tick timestamps (and is stored with the snapshot).
@@ -19,9 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from decimal import Decimal
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import structlog
 
@@ -35,24 +36,27 @@ from proto.subjects import (
     KV_EXECUTION,
     KV_STRATEGIES,
     TRADING,
-    exec_fill,
-    exec_order,
-    exec_position,
-    exec_risk,
     md_ticks,
 )
 from services.execution.core import Decision, NettingBook
 from services.execution.lease import Lease
 from services.execution.metrics import Metrics
+from services.execution.outbox import outgoing, publish_all
 from services.execution.settings import ExecutionSettings, load_settings
 from services.execution.store import Outgoing, SnapshotStore, Stored
+from services.execution.venue_calls import VenueCalls
 from tradebus.bus import now_ns
 from tradebus.metrics import subject_kind
 from tradebus.service import Runtime
-from tradebus.venues.base import OrderNotFound, TradingClient, VenueError, VenueFill, VenueOrder
+from tradebus.venues.base import (
+    TradingClient,
+    VenueFill,
+    VenueOrder,
+)
 from tradebus.venues.registry import open_feed, open_trading
 
 log = structlog.get_logger()
+T = TypeVar("T")
 SNAPSHOT_KEY = "book"
 NS = 1_000_000_000
 
@@ -75,12 +79,12 @@ class Execution:
         self.bus = rt.bus
         self.lock = asyncio.Lock()
         self.metrics = Metrics(rt)
+        self.calls = VenueCalls(book, trading, self.metrics, cfg.venue_concurrency)
         stored = stored or Stored()
         #: data time (ns): the newest tick seen, restored from the snapshot
         self.now = stored.now if stored.now is not None else now_ns()
         #: venue time of the newest venue fill applied; replays start here (less a slack)
         self.fills_since = stored.fills_since
-        self.sent_at: dict[str, float] = {}
         self.dead = False
         self.closed = False
         self.kill_applied: tuple[bool, bool] | None = None
@@ -92,43 +96,42 @@ class Execution:
     # -- the one path every decision takes ---------------------------------------------------
 
     async def act(self, first: Decision) -> None:
-        """Store, publish, call the venue, feed answers back; until nothing is left to do."""
+        """Store, publish, call the venue, feed answers back; until nothing is left to do.
+
+        One round per decision: ONE store of the snapshot with its outbox; then, at the same
+        time, the outbox published (all acks awaited) and the venue calls of the round (cancels
+        first, then submits, then lookups, concurrent where independent); the answers are applied
+        to the book in request order and what the book decided from them is the next round's
+        decision. The next store (which replaces the stored outbox) waits for the publish acks,
+        so a crash at any point leaves the unpublished outbox stored for the next start."""
         if self.dead:
             raise Halted("execution state is no longer stored; restarting")
         try:
-            queue = [first]
-            while queue:
-                d = queue.pop(0)
-                if d.empty:
-                    continue
-                await self.commit(d)
-                for cid in d.cancel:
-                    queue.append(await self._cancel(cid))
-                for new in d.submit:
-                    cid = new.request.client_order_id
-                    submitted = self.book.mark_submitted(cid, self.now)
-                    if not submitted.empty:
-                        await self.commit(submitted)
-                    queue.append(await self._submit(new.request))
-                    self.metrics.orders.labels(new.owner).inc()
-                for cid in d.lookup:
-                    queue.append(await self._lookup(cid))
+            d = first
+            while not d.empty:
+                outbox = await self.commit(d)
+                published = asyncio.ensure_future(self.publish(outbox))
+                try:
+                    d = await self.venue_round(d)
+                finally:
+                    await published
         except Exception:
             self.dead = True
             self.rt.stopping.set()
             log.exception("execution state could not be stored or published; stopping to restart")
             raise
 
-    async def commit(self, d: Decision) -> None:
-        outbox = self.outgoing(d)
+    async def commit(self, d: Decision) -> list[Outgoing]:
+        """Store the book with the decision's outbox; return the outbox (to publish)."""
+        outbox = outgoing(d)
         await self.save(outbox)
-        await self.publish(outbox)
         for f in d.fills:
             self.metrics.fills.labels(f.liquidity.value).inc()
         for e in d.risk_events:
             self.metrics.rejections.labels(e.kind).inc()
             if e.kind == "reconcile_drift":
                 self.metrics.drift_events.labels(e.symbol or "").inc()
+        return outbox
 
     async def save(self, outbox: Sequence[Outgoing] = ()) -> None:
         start = time.perf_counter()
@@ -136,73 +139,13 @@ class Execution:
         self.metrics.snapshot_seconds.observe(time.perf_counter() - start)
         self.metrics.snapshot_bytes.set(self.store.last_size)
 
-    def outgoing(self, d: Decision) -> list[Outgoing]:
-        out = [Outgoing(exec_fill(f.strategy), f.fill_id, f.to_bytes()) for f in d.fills]
-        for u in d.order_updates:
-            msg_id = f"{u.client_order_id}:{u.status.value}:{u.filled_qty}"
-            out.append(Outgoing(exec_order(u.owner), msg_id, u.to_bytes()))
-        for p in d.positions:
-            msg_id = f"{p.strategy}:{p.symbol}:{p.ts_event}:{p.qty}:{p.target}"
-            out.append(Outgoing(exec_position(p.strategy, p.symbol), msg_id, p.to_bytes()))
-        for e in d.risk_events:
-            msg_id = f"{e.kind}:{e.strategy}:{e.symbol}:{e.ts_event}:{e.reason}"
-            out.append(Outgoing(exec_risk(e.kind), msg_id, e.to_bytes()))
-        return out
-
     async def publish(self, outbox: Sequence[Outgoing]) -> None:
+        await publish_all(self.bus.js, outbox)
         for o in outbox:
-            await self.bus.js.publish(o.subject, o.payload, headers={"Nats-Msg-Id": o.msg_id})
             self.bus.metrics.published.labels(subject_kind(o.subject)).inc()
 
-    async def _submit(self, req: Any) -> Decision:
-        loop = asyncio.get_running_loop()
-        self.sent_at[req.client_order_id] = loop.time()
-        try:
-            vo = await self.trading.submit(req)
-        except VenueError as exc:
-            self.metrics.venue_errors.labels("submit").inc()
-            if exc.retryable:  # the outcome is unknown: look it up by id, never resend
-                log.warning(
-                    "submit outcome unknown; will look up",
-                    client_order_id=req.client_order_id,
-                    error=str(exc),
-                )
-                return await self._lookup(req.client_order_id)
-            log.warning("venue rejected order", client_order_id=req.client_order_id, error=str(exc))
-            vo = VenueOrder(
-                client_order_id=req.client_order_id, venue_order_id="", symbol=req.symbol, side=req.side,
-                type=req.type, qty=req.qty, price=req.price, status=OrderStatus.REJECTED,
-                filled_qty=Decimal(0), avg_price=None, reason=str(exc), ts_event=self.now,
-            )  # fmt: skip
-        except Exception as exc:  # timeouts and transport errors: unknown outcome
-            self.metrics.venue_errors.labels("submit").inc()
-            log.warning("submit failed; will look up", client_order_id=req.client_order_id, error=str(exc))
-            return await self._lookup(req.client_order_id)
-        self.metrics.intent_to_order.observe(loop.time() - self.sent_at[req.client_order_id])
-        return self.book.on_order_update(vo, self.now)
-
-    async def _cancel(self, cid: str) -> Decision:
-        try:
-            vo = await self.trading.cancel(cid)
-        except OrderNotFound:
-            return self.book.on_order_not_found(cid, self.now)
-        except Exception as exc:  # the next resync looks the order up
-            self.metrics.venue_errors.labels("cancel").inc()
-            log.warning("cancel failed", client_order_id=cid, error=str(exc))
-            return Decision()
-        return self.book.on_order_update(vo, self.now)
-
-    async def _lookup(self, cid: str) -> Decision:
-        for attempt in range(5):
-            try:
-                return self.book.on_order_update(await self.trading.order(cid), self.now)
-            except OrderNotFound:
-                return self.book.on_order_not_found(cid, self.now)
-            except Exception as exc:
-                self.metrics.venue_errors.labels("lookup").inc()
-                log.warning("lookup failed", client_order_id=cid, attempt=attempt, error=str(exc))
-                await asyncio.sleep(0.2 * 2**attempt)  # back-off between venue retries
-        return Decision()  # still unknown: the next resync settles it
+    async def venue_round(self, d: Decision) -> Decision:
+        return await self.calls.round(d, self.now)
 
     def apply_fill(self, f: VenueFill) -> Decision:
         """Feed one venue fill to the book (duplicates are dropped there); advance the watermark."""
@@ -219,34 +162,50 @@ class Execution:
 
     # -- inputs --------------------------------------------------------------------------------
 
-    async def on_intent(self, env: IntentEnvelope) -> None:
-        if self.halted:  # not acked: the next owner gets it
-            raise Halted("execution is stopping; the intent is left for the next owner")
-        intent = env.intent
+    async def on_intents(self, envs: Sequence[IntentEnvelope]) -> None:
+        """A batch of intents (one fetch, in stream order): all applied to the book, then ONE
+        round of store, publish and venue calls; the batch is acked after it returns."""
+        if self.halted:  # not acked: the next owner gets them
+            raise Halted("execution is stopping; the intents are left for the next owner")
         async with self.lock:
-            if intent.dry_run:
-                self.metrics.dry_run.labels(intent.strategy).inc()
-            # the book keeps its own mids from ticks (with their age for the freshness check)
-            await self.act(self.book.on_intent(intent, None, self.now))
+            d = Decision()
+            for env in envs:
+                intent = env.intent
+                if intent.dry_run:
+                    self.metrics.dry_run.labels(intent.strategy).inc()
+                # the book keeps its own mids from ticks (with their age for the freshness check)
+                d.merge(self.book.on_intent(intent, None, self.now))
+            await self.act(d)
 
-    async def on_tick(self, t: Tick) -> None:
-        if self.halted or not (0 < t.bid <= t.ask):
+    async def on_ticks(self, ticks: Sequence[Tick]) -> None:
+        """Ticks in arrival order, as one input of the book (brackets on each tick, timers and
+        loss limits at the newest); one round for all of them."""
+        if self.halted:
             return
         async with self.lock:
-            self.now = max(self.now, t.ts_event)
-            await self.act(self.book.on_tick(t.symbol, t.bid, t.ask, self.now))
+            batch = []
+            for t in ticks:
+                if 0 < t.bid <= t.ask:
+                    self.now = max(self.now, t.ts_event)
+                    batch.append((t.symbol, t.bid, t.ask, self.now))
+            await self.act(self.book.on_ticks(batch))
 
-    async def on_venue_event(self, ev: VenueOrder | VenueFill) -> None:
+    async def on_venue_events(self, events: Sequence[VenueOrder | VenueFill]) -> None:
+        """Venue events in arrival order, each applied to the book; one round for all of them."""
         if self.halted:
             return  # the next owner replays fills and looks orders up
         async with self.lock:
-            if isinstance(ev, VenueFill):
-                sent = self.sent_at.pop(ev.client_order_id, None)
-                if sent is not None:
-                    self.metrics.order_to_fill.observe(asyncio.get_running_loop().time() - sent)
-                await self.act(self.apply_fill(ev))
-            else:
-                await self.act(self.book.on_order_update(ev, self.now))
+            d = Decision()
+            loop_time = asyncio.get_running_loop().time()
+            for ev in events:
+                if isinstance(ev, VenueFill):
+                    sent = self.calls.sent_at.pop(ev.client_order_id, None)
+                    if sent is not None:
+                        self.metrics.order_to_fill.observe(loop_time - sent)
+                    d.merge(self.apply_fill(ev))
+                else:
+                    d.merge(self.book.on_order_update(ev, self.now))
+            await self.act(d)
 
     async def on_clock(self) -> None:
         if self.halted:
@@ -344,6 +303,20 @@ async def _every(rt: Runtime, seconds: float, job: Any, what: str) -> None:
             log.warning(f"{what} failed", error=str(exc))
 
 
+async def _drain(
+    rt: Runtime, queue: asyncio.Queue[T], handle: Callable[[list[T]], Awaitable[None]], limit: int
+) -> None:
+    """Hand what waits in `queue` (up to `limit`, in arrival order) to ONE `handle` call."""
+    while not rt.stopping.is_set():
+        batch = [await queue.get()]
+        while len(batch) < limit and not queue.empty():
+            batch.append(queue.get_nowait())
+        try:
+            await handle(batch)
+        except Halted:
+            return
+
+
 async def run(rt: Runtime) -> None:
     cfg, limits = load_settings()
     bus = rt.bus
@@ -367,6 +340,9 @@ async def run(rt: Runtime) -> None:
         book = NettingBook(cfg.venue, limits, account=cfg.account, instruments=instruments)
 
     trading = open_trading(cfg.venue, cfg.venue_url, cfg.api_key)
+    close = getattr(trading, "aclose", None)
+    if close is not None:  # the adapter's connection pool, after the shutdown hook below
+        rt.exit_stack.push_async_callback(close)
     ex = Execution(rt, cfg, book, trading, store, stored)
     ex.metrics.leader.set(1)
 
@@ -383,13 +359,13 @@ async def run(rt: Runtime) -> None:
     ks = await bus.kv_get(KV_CONTROL, KILL_SWITCH_KEY, KillSwitch)
     await ex.on_kill_switch(ks)  # before any intent, as the switch stands now
 
-    async def drain() -> None:
-        while not rt.stopping.is_set():
-            ev = await events.get()
-            try:
-                await ex.on_venue_event(ev)
-            except Halted:
-                return
+    ticks: asyncio.Queue[Tick] = asyncio.Queue(maxsize=cfg.batch_max * 100)
+
+    async def on_tick(t: Tick) -> None:
+        try:
+            ticks.put_nowait(t)
+        except asyncio.QueueFull:  # execution is far behind: ticks are lossy, the next one counts
+            pass
 
     async def watch_strategies() -> None:
         async for key, value in bus.kv_watch(KV_STRATEGIES, ">", StrategyConfig):
@@ -399,16 +375,19 @@ async def run(rt: Runtime) -> None:
         async for _key, value in bus.kv_watch(KV_CONTROL, KILL_SWITCH_KEY, KillSwitch):
             await ex.on_kill_switch(value)
 
-    rt.spawn(drain(), "venue-drain")
+    rt.spawn(_drain(rt, events, ex.on_venue_events, cfg.batch_max), "venue-drain")
+    rt.spawn(_drain(rt, ticks, ex.on_ticks, cfg.batch_max), "tick-drain")
     rt.spawn(_every(rt, cfg.clock_every_s, ex.on_clock, "clock"), "clock")
     rt.spawn(_every(rt, cfg.resync_every_s, ex.resync, "resync"), "resync")
     rt.spawn(watch_strategies(), "watch-strategies")
     rt.spawn(watch_kill(), "watch-kill")
-    await bus.subscribe(md_ticks(cfg.venue), Tick, ex.on_tick)
+    await bus.subscribe(md_ticks(cfg.venue), Tick, on_tick)
     await bus.serve(
         EXEC_POSITIONS, PositionsQuery, ex.positions, error_reply=lambda e: PositionsReply(error=e)
     )
-    await bus.consume(TRADING, "execution-intents", "sig.intent.>", IntentEnvelope, ex.on_intent)
+    await bus.consume_batch(
+        TRADING, "execution-intents", "sig.intent.>", IntentEnvelope, ex.on_intents, batch=cfg.batch_max
+    )
 
     async def on_shutdown() -> None:
         async with ex.lock:

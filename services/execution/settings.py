@@ -51,6 +51,10 @@ class ExecutionSettings(BaseSettings):
     resync_every_s: float = Field(default=5.0, gt=0)
     #: venue-time seconds re-read before the fill watermark (duplicates are dropped by id)
     replay_slack_s: float = Field(default=60.0, ge=0)
+    #: most inputs (intents, ticks, venue events) decided together and stored in one snapshot write
+    batch_max: int = Field(default=100, ge=1, le=1000)
+    #: most venue calls of one round in flight at once (different client order ids)
+    venue_concurrency: int = Field(default=16, ge=1, le=256)
 
 
 class SettingsError(SystemExit):

@@ -13,10 +13,10 @@ meanwhile, `Fenced` is raised and this instance must stop without calling the ve
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 FORMAT = 2
@@ -42,21 +42,23 @@ class Stored:
 
 
 def encode(s: Stored) -> bytes:
-    return json.dumps(
+    return orjson.dumps(
         {
             "format": FORMAT,
             "book": s.book,
             "outbox": [[o.subject, o.msg_id, o.payload.decode()] for o in s.outbox],
             "now": s.now,
             "fills_since": s.fills_since,
-        },
-        separators=(",", ":"),
-    ).encode()
+        }
+    )
 
 
 def decode(raw: bytes) -> Stored:
     """Read a stored record; a bare book snapshot (format 1, no outbox) is accepted too."""
-    data = json.loads(raw or b"{}")
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as e:
+        raise ValueError(f"execution snapshot is not JSON: {e}") from None
     if not isinstance(data, dict):
         raise ValueError("execution snapshot is not a JSON object")
     if data.get("format") != FORMAT:

@@ -156,22 +156,37 @@ class NettingBook(Netting):
     # ----------------------------------------------------------------- ticks, clock, pnl
     def on_tick(self, symbol: str, bid: Decimal | float, ask: Decimal | float, now: int) -> Decision:
         """New best bid/ask: brackets, retries of price-blocked symbols, expiry, loss limits."""
+        out = Decision()
+        self._tick(symbol, bid, ask, now, out)
+        self._clock(now, out)
+        return out
+
+    def on_ticks(self, ticks: Sequence[tuple[str, Decimal | float, Decimal | float, int]]) -> Decision:
+        """Ticks `(symbol, bid, ask, now)` in arrival order, as one input: brackets and retries on
+        every tick, timers and loss limits once, at the newest time (the shell's batch of ticks;
+        `on_tick` of each would check the PnL of every slot per tick)."""
+        out = Decision()
+        newest: int | None = None
+        for symbol, bid, ask, now in ticks:
+            self._tick(symbol, bid, ask, now, out)
+            newest = now if newest is None else max(newest, now)
+        if newest is not None:
+            self._clock(newest, out)
+        return out
+
+    def _tick(self, symbol: str, bid: Decimal | float, ask: Decimal | float, now: int, out: Decision) -> None:
         b, a = to_decimal(bid), to_decimal(ask)
         if not (0 < b <= a):
             raise ValueError(f"tick {symbol}: need 0 < bid <= ask, got bid={b} ask={a}")
-        out = Decision()
         self._mids[symbol] = ((b + a) / 2, now)
         fired = False
-        for (st, sy), slot in sorted(self._slots.items()):
-            if sy == symbol:
-                why = slot.bracket_trigger(b, a, now)
-                if why is not None:
-                    self._fire(st, sy, why, now, out)
-                    fired = True
+        for st, slot in sorted(self._ix.of_symbol(self._slots, symbol), key=lambda x: x[0]):
+            why = slot.bracket_trigger(b, a, now)
+            if why is not None:
+                self._fire(st, symbol, why, now, out)
+                fired = True
         if fired or symbol in self._retry:
             self._replan(symbol, now, out)
-        self._clock(now, out)
-        return out
 
     def on_clock(self, now: int) -> Decision:
         """Periodic timer: time stops, order expiry, loss limits."""
@@ -181,7 +196,7 @@ class NettingBook(Netting):
 
     def _clock(self, now: int, out: Decision) -> None:
         fired: set[str] = set()
-        for (st, sy), slot in sorted(self._slots.items()):
+        for (st, sy), slot in self._ix.sorted(self._slots):
             why = slot.time_stop_trigger(now)
             if why is not None:
                 self._fire(st, sy, why, now, out)
@@ -203,9 +218,11 @@ class NettingBook(Netting):
     def pnl(self) -> dict[str, Decimal]:
         """Each strategy's PnL (realized - fees + unrealized at the last mark), all symbols."""
         pnl: dict[str, Decimal] = {}
-        for (st, sy), slot in sorted(self._slots.items()):
+        marks: dict[str, Decimal | None] = {}
+        for (st, sy), slot in self._ix.sorted(self._slots):
             if st != UNATTRIBUTED:
-                pnl[st] = pnl.get(st, ZERO) + slot.pnl(self._mark(sy))
+                mark = marks[sy] if sy in marks else marks.setdefault(sy, self._mark(sy))
+                pnl[st] = pnl.get(st, ZERO) + slot.pnl(mark)
         return pnl
 
     def _check_pnl(self, now: int, out: Decision) -> None:

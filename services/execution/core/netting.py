@@ -31,6 +31,7 @@ from services.execution.core.orders import IllegalTransition, OrderRecord, PlanE
 from services.execution.core.planning import allocate, cross, round_down, round_price
 from services.execution.core.positions import Slot
 from services.execution.core.risk import RiskContext, RiskGate, RiskKind, RiskLimits
+from services.execution.core.slotindex import SlotIndex
 from tradebus.venues.base import Instrument, OrderRequest, VenueFill, VenueOrder
 
 log = structlog.get_logger()
@@ -89,12 +90,13 @@ class Netting:
         self._day: int | None = None
         self._day_base: dict[str, Decimal] = {}
         self._peak = ZERO
+        self._ix = SlotIndex()  # sorted and per-symbol views of `_slots`
 
     def venue_position(self, symbol: str) -> Decimal:
         return self._venue_pos.get(symbol, ZERO)
 
     def symbols(self) -> list[str]:
-        return sorted({sy for _, sy in self._slots} | set(self._venue_pos))
+        return list(self._ix.symbols(self._slots, self._venue_pos))
 
     # ----------------------------------------------------------------- netting
     def _replan(self, symbol: str, now: int, out: Decision) -> None:
@@ -169,8 +171,7 @@ class Netting:
                     pending[st] = pending.get(st, ZERO) + q * r.side.sign
         return {
             st: s.target - s.position - pending.get(st, ZERO)
-            for (st, sy), s in self._slots.items()
-            if sy == symbol
+            for st, s in self._ix.of_symbol(self._slots, symbol)
         }
 
     def _tradable(self, symbol: str, qty: Decimal) -> Decimal:
@@ -217,21 +218,28 @@ class Netting:
         return round_price(price, inst.price_increment, side)
 
     def _risk_context(self, symbol: str, strategy: str | None, now: int) -> RiskContext:
+        # every symbol's projected position in one pass over the orders (same sums, same order)
+        projected: dict[str, Decimal] = {}
+        open_orders = 0
+        for r in self._orders.values():
+            pos = projected.get(r.symbol)
+            if pos is None:
+                pos = self.venue_position(r.symbol)
+            projected[r.symbol] = pos + r.expected_pending * r.side.sign
+            if not r.terminal:
+                open_orders += 1
         gross_other = ZERO
-        others = {sy for _, sy in self._slots}
-        others.update(self._venue_pos)
-        others.discard(symbol)
-        for sy in sorted(others):  # the order of `symbols()`: the Decimal sum is the same
+        for sy in self._ix.symbols(self._slots, self._venue_pos):
             mark = self._mark(sy)
-            if mark is not None:
-                gross_other += abs(self._projected(sy)) * mark
+            if sy != symbol and mark is not None:
+                gross_other += abs(projected.get(sy, self.venue_position(sy))) * mark
         return RiskContext(
             now=now,
             strategy=strategy,
             mid=self._fresh_mid(symbol, now),
-            projected=self._projected(symbol),
+            projected=projected.get(symbol, self.venue_position(symbol)),
             gross_other=gross_other,
-            open_orders=sum(1 for r in self._orders.values() if not r.terminal),
+            open_orders=open_orders,
             reduce_only=self._reduce_only,
             killed=self._killed,
             flatten=self._flatten,
@@ -480,7 +488,7 @@ class Netting:
         )
 
     def _net_update(self, symbol: str, now: int, out: Decision) -> None:
-        target = sum((s.target for (_, sy), s in self._slots.items() if sy == symbol), ZERO)
+        target = sum((s.target for _, s in self._ix.of_symbol(self._slots, symbol)), ZERO)
         out.positions.append(
             built(
                 PositionUpdate,

@@ -366,3 +366,42 @@ def test_limit_prices_are_put_on_the_tick_grid_never_more_aggressive() -> None:
     again = b.on_intent(quotes("mm", "BTC-USD", ("99.98765", "0.5"), ("100.01234", "0.5")), None, T0 + 1)
     assert again.submit == []
     assert again.cancel == []
+
+
+def _bracketed_books() -> tuple[NettingBook, NettingBook]:
+    books = []
+    for _ in range(2):
+        b = book(daily_loss_limit=D(1000))
+        stop = Bracket(stop_loss=D(95), time_stop_s=60)
+        (entry,) = b.on_intent(target("A", "BTC", "1", bracket=stop, intent_id="e1"), D(100), T0).submit
+        b.on_venue_fill(vfill(entry, "1", "100", fid="f1"), T0)
+        b.on_intent(target("B", "ETH", "2", intent_id="e2"), D(50), T0)
+        books.append(b)
+    return books[0], books[1]
+
+
+def test_a_batch_of_ticks_fires_a_bracket_touched_by_a_tick_in_the_middle() -> None:
+    b, _ = _bracketed_books()
+    ticks = [
+        ("BTC", 99.0, 101.0, T0 + NS),
+        ("BTC", 94.0, 95.0, T0 + 2 * NS),
+        ("BTC", 99.0, 101.0, T0 + 3 * NS),
+    ]
+    d = b.on_ticks(ticks)
+    assert kinds(d.risk_events) == ["bracket"]
+    assert b.target("A", "BTC") == 0
+
+
+def test_a_batch_of_ticks_ends_where_the_same_ticks_one_by_one_end() -> None:
+    batch, single = _bracketed_books()
+    ticks = [
+        ("ETH", 49.0, 51.0, T0 + NS),
+        ("BTC", 99.0, 101.0, T0 + 30 * NS),
+        ("BTC", 98.0, 99.0, T0 + 61 * NS),
+    ]
+    d = batch.on_ticks(ticks)
+    one = [single.on_tick(*t) for t in ticks]
+    assert batch.snapshot() == single.snapshot()
+    # the time stop (60 s) fired in both, once
+    assert kinds(d.risk_events) == [k for x in one for k in kinds(x.risk_events)] == ["bracket"]
+    assert [s.request for s in d.submit] == [s.request for x in one for s in x.submit]

@@ -1,0 +1,46 @@
+"""The outbox of a decision: the JetStream messages it must publish, each with its `Nats-Msg-Id`,
+and their publication: all sent at once, then every ack awaited (JetStream keeps one
+connection's messages in the order they were sent, and drops an id it already has)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from proto.subjects import exec_fill, exec_order, exec_position, exec_risk
+from services.execution.core import Decision
+from services.execution.store import Outgoing
+
+#: seconds to wait for the acks of one outbox (one JetStream request's timeout)
+ACK_TIMEOUT_S = 10.0
+
+
+def outgoing(d: Decision) -> list[Outgoing]:
+    """Fills, order updates, positions and risk events of `d`, with ids stable across retries."""
+    out = [Outgoing(exec_fill(f.strategy), f.fill_id, f.to_bytes()) for f in d.fills]
+    for u in d.order_updates:
+        msg_id = f"{u.client_order_id}:{u.status.value}:{u.filled_qty}"
+        out.append(Outgoing(exec_order(u.owner), msg_id, u.to_bytes()))
+    for p in d.positions:
+        msg_id = f"{p.strategy}:{p.symbol}:{p.ts_event}:{p.qty}:{p.target}"
+        out.append(Outgoing(exec_position(p.strategy, p.symbol), msg_id, p.to_bytes()))
+    for e in d.risk_events:
+        msg_id = f"{e.kind}:{e.strategy}:{e.symbol}:{e.ts_event}:{e.reason}"
+        out.append(Outgoing(exec_risk(e.kind), msg_id, e.to_bytes()))
+    return out
+
+
+async def publish_all(js: Any, outbox: Sequence[Outgoing], timeout_s: float = ACK_TIMEOUT_S) -> None:
+    """Send every message without waiting in between, then wait for all the acks; raise if one
+    is refused or missing after `timeout_s` (the caller then stops: the outbox is stored)."""
+    if not outbox:
+        return
+    acks = [await js.publish_async(o.subject, o.payload, headers={"Nats-Msg-Id": o.msg_id}) for o in outbox]
+    try:
+        await asyncio.wait_for(asyncio.gather(*acks), timeout_s)
+    except BaseException:
+        for a in acks:
+            if not a.done():
+                a.cancel()
+        raise

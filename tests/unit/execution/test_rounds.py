@@ -1,0 +1,147 @@
+"""One round of the execution shell against fakes: venue calls of a stored decision, made
+concurrently, answered in any order, applied in request order; an order created and canceled in
+the same batch never reaches the venue."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from proto import OrderStatus
+from services.execution.core import Decision, NettingBook
+from services.execution.service import Execution
+from services.execution.settings import ExecutionSettings
+from services.execution.store import Stored
+from tests.unit.execution.factory import NS, T0, book, target
+from tradebus.metrics import BusMetrics
+from tradebus.venues.base import OrderNotFound, OrderRequest, VenueError, VenueOrder
+
+
+class FakeVenue:
+    """Answers after a random delay (so answers come back out of order); remembers the calls."""
+
+    def __init__(self, unknown: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.submitted: list[str] = []
+        self.canceled: list[str] = []
+        self.looked_up: list[str] = []
+        self.in_flight = self.most_in_flight = 0
+        self.unknown = set(unknown)
+        self.orders: dict[str, VenueOrder] = {}
+
+    async def _pause(self) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(random.random() / 1000)  # a venue's latency, not a wait for a condition
+        self.in_flight -= 1
+
+    async def submit(self, r: OrderRequest) -> VenueOrder:
+        self.submitted.append(r.client_order_id)
+        await self._pause()
+        vo = VenueOrder(r.client_order_id, f"v{r.client_order_id}", r.symbol, r.side, r.type, r.qty,
+                        r.price, OrderStatus.NEW, Decimal(0), None)  # fmt: skip
+        self.orders[r.client_order_id] = vo
+        if r.client_order_id in self.unknown:
+            raise VenueError("timed out", retryable=True)
+        return vo
+
+    async def cancel(self, cid: str) -> VenueOrder:
+        self.canceled.append(cid)
+        await self._pause()
+        raise OrderNotFound(cid)
+
+    async def order(self, cid: str) -> VenueOrder:
+        self.looked_up.append(cid)
+        await self._pause()
+        return self.orders[cid]
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.saved: list[Stored] = []
+        self.last_size = 0
+
+    async def save(self, s: Stored) -> None:
+        self.saved.append(s)
+
+
+class FakeJS:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def publish_async(self, subject: str, payload: bytes, headers: dict[str, str]) -> Any:
+        self.sent.append(headers["Nats-Msg-Id"])
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def shell(b: NettingBook, venue: FakeVenue, concurrency: int = 4) -> tuple[Execution, FakeStore]:
+    reg = CollectorRegistry()
+    bus = SimpleNamespace(js=FakeJS(), metrics=BusMetrics(reg))
+    rt: Any = SimpleNamespace(registry=reg, bus=bus, stopping=asyncio.Event())
+    store = FakeStore()
+    cfg = ExecutionSettings(venue_concurrency=concurrency)
+    return Execution(rt, cfg, b, venue, store, Stored(now=T0)), store  # type: ignore[arg-type]
+
+
+def intents(b: NettingBook, n: int) -> Decision:
+    d = Decision()
+    for i in range(n):
+        d.merge(b.on_intent(target(f"s{i}", f"SYM{i}-USD", "1"), None, T0))
+    return d
+
+
+def fresh_book(n: int) -> NettingBook:
+    b = book()
+    for i in range(n):
+        b.on_tick(f"SYM{i}-USD", 100, 101, T0)
+    return b
+
+
+async def test_a_batch_is_stored_once_before_its_orders_go_out_concurrently() -> None:
+    b, venue = fresh_book(12), FakeVenue()
+    ex, store = shell(b, venue)
+    d = intents(b, 12)
+    await ex.act(d)
+    sent = [n.request.client_order_id for n in d.submit]
+    assert sorted(venue.submitted) == sorted(sent) and len(sent) == 12
+    assert 1 < venue.most_in_flight <= 4
+    # round 1: the new orders (state NEW); round 2: SUBMITTED and the venue's ACKED
+    assert len(store.saved) == 2
+    first = {o["client_order_id"]: o["status"] for o in store.saved[0].book["orders"]}  # type: ignore[index]
+    assert first == dict.fromkeys(sent, "new")
+    assert all(b.open_orders(T0)[i].status is OrderStatus.ACKED for i in range(12))
+
+
+async def test_an_unknown_submit_outcome_is_looked_up_never_resent() -> None:
+    b = fresh_book(3)
+    d = intents(b, 3)
+    lost = d.submit[1].request.client_order_id
+    venue = FakeVenue(unknown={lost})
+    ex, _ = shell(b, venue)
+    await ex.act(d)
+    assert venue.submitted.count(lost) == 1
+    assert venue.looked_up == [lost]
+    assert {u.client_order_id: u.status for u in b.open_orders(T0)}[lost] is OrderStatus.ACKED
+
+
+async def test_an_order_created_and_canceled_in_one_batch_never_reaches_the_venue() -> None:
+    b = fresh_book(1)
+    d = b.on_intent(target("s0", "SYM0-USD", "1"), None, T0)
+    created = d.submit[0].request.client_order_id
+    d.merge(b.kill(False, T0 + NS, "test"))  # cancels every order, the unsent one too
+    venue = FakeVenue()
+    ex, store = shell(b, venue)
+    await ex.act(d)
+    assert venue.submitted == [] and venue.canceled == []
+    assert b.open_orders(T0) == []
+    ends = [
+        o for s in store.saved for o in (s.book or {}).get("orders", []) if o["client_order_id"] == created
+    ]
+    assert [o["status"] for o in ends][:1] == ["new"]
+    assert store.saved  # the creation and its end were stored
