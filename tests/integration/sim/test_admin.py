@@ -72,6 +72,7 @@ async def test_drop_closes_open_websockets(admin_sim: str) -> None:
         async with httpx.AsyncClient(base_url=admin_sim, headers=KEY, timeout=5) as c:
             r = await c.post("/api/v1/admin/faults", json={"drop_websockets": True})
         assert r.json()["dropped_websockets"] >= 1
+
         async def drain() -> None:
             while True:
                 await ws.recv()
