@@ -34,5 +34,9 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## every fault against a running stack (several minutes); prints the table, writes docs/reliability.md
+chaos: $(STAMP)
+	$(BIN)/python -m chaos --docs docs/reliability.md
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -23,6 +23,9 @@ TARGETS: dict[str, str] = {
 
 
 def _run(args: argparse.Namespace) -> int:
+    from tradebus.config_check import check_settings
+
+    check_settings(args.service)
     module = importlib.import_module(TARGETS[args.service])
     entry: Callable[[], None] = module.main
     entry()
@@ -31,12 +34,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     from tradebus import logs
+    from tradebus.config_check import check_strategies
     from tradebus.settings import load
     from tradebus.stack import StackSettings, up
 
     logs.configure("INFO", json=False)
     cfg = load(StackSettings)
     cfg.secure = cfg.secure or args.secure  # type: ignore[attr-defined]
+    check_strategies(cfg.strategies_file)  # type: ignore[attr-defined]
     asyncio.run(up(cfg))  # type: ignore[arg-type]
     return 0
 

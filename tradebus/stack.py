@@ -78,10 +78,9 @@ def read_strategies(path: Path) -> list[StrategyEntry]:
         raise SystemExit(f"strategies file not found: {path}") from None
     except yaml.YAMLError as exc:
         raise SystemExit(f"{path}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"])
-        raise SystemExit(f"{path}: {where}: {e['msg']}") from None
+    except ValidationError as exc:  # every problem: a misspelt key is both "extra" and "missing"
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"{path}: {problems}") from None
 
 
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:

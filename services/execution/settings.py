@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.execution.core import RiskLimits
+from tradebus.settings import unknown_env, unknown_env_message
 
 PREFIX = "TRADEBUS_EXECUTION_"
 
@@ -66,7 +67,11 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
 
 
 def load_settings() -> tuple[ExecutionSettings, RiskLimits]:
-    """Read the environment; raise `SettingsError` naming the key of the first bad value."""
+    """Read the environment; raise `SettingsError` naming the key of the first bad value, or the
+    variables under `TRADEBUS_EXECUTION_` that name no setting."""
+    unknown = unknown_env(ExecutionSettings)
+    if unknown:
+        raise SettingsError(unknown_env_message(ExecutionSettings, unknown))
     try:
         cfg = ExecutionSettings()
     except ValidationError as exc:

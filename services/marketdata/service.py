@@ -75,12 +75,12 @@ async def run(rt: Runtime) -> None:
     to_store: list[Candle] = []
 
     async def publish_closed(candles: list[Candle]) -> None:
+        if store is not None:  # kept even when the bus is away
+            to_store.extend(candles)
         for c in candles:
             subject = md_candle(c.venue, c.symbol, c.interval)
             await rt.bus.publish_durable(subject, c, f"{subject}:{c.ts_open}")
             candles_total.labels(c.interval).inc()
-        if store is not None:
-            to_store.extend(candles)
 
     async def set_stale(symbol: str, is_stale: bool) -> None:
         status = FeedStatus(
@@ -128,7 +128,10 @@ async def run(rt: Runtime) -> None:
             await rt.bus.publish(md_tick(tick.venue, tick.symbol), tick)
             closed = agg.on_tick(tick)
             if closed:
-                await publish_closed(closed)
+                try:
+                    await publish_closed(closed)
+                except Exception as exc:  # JetStream away (a nats-server restart): never stop the feed
+                    log.warning("closed candles not published", error=str(exc), candles=len(closed))
                 late_total.inc(agg.late - late_seen["n"])
                 late_seen["n"] = agg.late
 

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 
 from proto import INTERVAL_SECONDS, OrderType, Side
 from tradebus.venues.base import OrderNotFound, OrderRequest
+from tradebus.venues.sim.admin import ADMIN_PREFIX, add_admin_routes
 from tradebus.venues.sim.engine import AccountEvent, MarketQuote, OrderRejected, SimEngine
 from tradebus.venues.sim.faults import Verdict
 from tradebus.venues.sim.hub import Hub, MarketSubscriber
@@ -64,6 +65,8 @@ class SimExchange:
         self.keys = settings.account_keys()
         self.instruments = {i.symbol: i for i in self.engine.instruments}
         self.fault_rng = random.Random(settings.seed)
+        #: the deadline of every open WebSocket session (the admin's drop reschedules them to now)
+        self.ws_sessions: set[asyncio.Timeout] = set()
 
     def sync(self) -> None:
         """Advance the engine to now; publish trades and account events."""
@@ -182,17 +185,17 @@ def _install_errors(app: FastAPI) -> None:
 
 
 def _install_faults(app: FastAPI, settings: SimSettings) -> None:
-    plan = settings.faults()
-    if not plan.active:
+    if not settings.faults().active and not settings.admin:
         return
 
     @app.middleware("http")
     async def faults(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         path = request.url.path
-        if path.startswith("/api/") and path != "/api/v1/health":
+        if path.startswith("/api/") and path != "/api/v1/health" and not path.startswith(ADMIN_PREFIX):
+            ex: SimExchange = request.app.state.exchange
+            plan = ex.faults  # the admin may replace it at run time
             if plan.latency_s > 0:
                 await asyncio.sleep(plan.latency_s)
-            ex: SimExchange = request.app.state.exchange
             verdict = plan.rest(time.monotonic() - ex.started, ex.fault_rng.random())
             if verdict is Verdict.OUTAGE:
                 return _error(503, "injected outage")
@@ -208,12 +211,16 @@ async def _limited(ws: WebSocket, ex: SimExchange, run: Awaitable[None]) -> None
     """Run a WebSocket session under the fault plan: refused during an outage, closed when its
     lifetime (drop interval, or the start of an outage) is over."""
     life = ex.faults.ws_lifetime(time.monotonic() - ex.started)
-    if life is None:
+    if life is None and not ex.settings.admin:
         await run
         return
     try:
-        async with asyncio.timeout(life):
-            await run
+        async with asyncio.timeout(life) as deadline:
+            ex.ws_sessions.add(deadline)
+            try:
+                await run
+            finally:
+                ex.ws_sessions.discard(deadline)
     except TimeoutError:
         with contextlib.suppress(RuntimeError, OSError):
             await ws.close(code=1012, reason="injected disconnect")
@@ -242,6 +249,8 @@ def create_app(settings: SimSettings) -> FastAPI:
     app.state.exchange = exchange
     _install_errors(app)
     _install_faults(app, settings)
+    if settings.admin:
+        add_admin_routes(app)
     _add_market_routes(app)
     _add_account_routes(app)
     _add_websockets(app)

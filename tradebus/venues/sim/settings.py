@@ -67,6 +67,8 @@ class SimSettings(BaseSettings):
     outage_s: float = Field(default=0.0, ge=0)
     #: close every WebSocket connection after this many wall seconds (0 = never)
     ws_drop_every_s: float = Field(default=0.0, ge=0)
+    #: serve /api/v1/admin/faults: change the fault plan and drop WebSockets at run time (chaos runs)
+    admin: bool = False
     #: replay recorded OHLCV files (CSV or Parquet) as the path of these symbols: {"BTC-USD": "bars.csv"}
     replay_files: dict[str, str] = Field(default_factory=dict)
     #: market hours (equities): orders are refused while the market is closed; GET /api/v1/clock
