@@ -152,7 +152,7 @@ async def test_sigkill_execution_repeatedly_no_duplicate_orders_and_positions_ag
         except httpx.HTTPError:
             return False
 
-    await eventually(up_and_trading, timeout=60, interval=0.3, what="the first venue fill")
+    await eventually(up_and_trading, timeout=150, interval=0.3, what="the first venue fill")
     nc = await nats.connect(stack.nats)
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     restarts: list[float] = []
