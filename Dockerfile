@@ -30,6 +30,8 @@ ENV PATH=/opt/tradebus/bin:$PATH \
     TRADEBUS_STRATEGIES_FILE=/app/config/strategies.yaml
 RUN groupadd --system --gid 10001 tradebus \
     && useradd --system --uid 10001 --gid tradebus --home-dir /app --shell /usr/sbin/nologin tradebus \
+    # marketdata's Parquet history (a volume in compose): owned by the app user before mounting
+    && mkdir -p /data/history && chown 10001:10001 /data/history \
     && pip uninstall -y pip setuptools wheel >/dev/null 2>&1 || true
 COPY --from=build /opt/tradebus /opt/tradebus
 WORKDIR /app

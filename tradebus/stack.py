@@ -259,6 +259,8 @@ async def up(cfg: StackSettings) -> None:
         port = iter(range(cfg.metrics_base_port, cfg.metrics_base_port + 1000))
         venue_env = {
             "TRADEBUS_MARKETDATA_VENUE_URL": sim_url,
+            # closed candles kept as Parquet: history survives restarts and feeds backtests
+            "TRADEBUS_MARKETDATA_HISTORY_DIR": str((cfg.var_dir / "history").resolve()),
             "TRADEBUS_EXECUTION_VENUE_URL": sim_url,
         }
         first = [
