@@ -161,9 +161,19 @@ class SnapshotStore:
             s.book = {**s.book, "seen_intents": intents, "seen_fills": fills}
         # everything is carried by our first record, then written as a base of our own generation
         self.pending = (list(s.book["seen_intents"]), list(s.book["seen_fills"]))
-        self._garbage = ([s.base] if s.base else []) + s.journal
+        self._garbage = ([s.base] if s.base else []) + s.journal + await self._other_entries()
         self._needs_base = True
         return s
+
+    async def _other_entries(self) -> list[str]:
+        """Every base and journal key in the bucket now (none is ours yet): those of earlier
+        processes, named by the record or not (an unused base slot, a late journal copy)."""
+        try:
+            keys = await self.kv.keys()
+        except Exception as exc:  # nats-py raises when the bucket has no keys at all
+            log.info("no old journal keys listed", error=str(exc))
+            return []
+        return [str(k) for k in keys if str(k).startswith(("base.", "j."))]
 
     async def _read_ids(self, key: str) -> Ids:
         try:

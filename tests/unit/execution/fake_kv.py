@@ -46,6 +46,9 @@ class FakeKV:
     async def purge(self, key: str) -> None:
         self.data.pop(key, None)
 
+    async def keys(self) -> list[str]:
+        return list(self.data)
+
 
 class PausedKV:
     """The same bucket seen by a paused process: its plain puts wait until `go` is set."""
@@ -69,3 +72,6 @@ class PausedKV:
 
     async def purge(self, key: str) -> None:
         await self.kv.purge(key)
+
+    async def keys(self) -> list[str]:
+        return await self.kv.keys()

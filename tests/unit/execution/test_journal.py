@@ -177,3 +177,19 @@ async def test_a_missing_journal_entry_is_a_clear_error() -> None:
     await kv.purge(entry)
     with pytest.raises(ValueError, match=f"journal entry '{entry}'.*missing"):
         await restored(kv)
+
+
+async def test_a_new_owner_deletes_every_key_of_the_earlier_ones_once_its_own_base_is_named() -> None:
+    kv, b = FakeKV(), new_book()
+    old = SnapshotStore(kv, compact_every=3)
+    for _ in range(8):  # both base slots and some journal entries
+        b.on_intent(target("alpha", "BTC-USD", "1"), None, T0)
+        await save(old, b)
+    await old.flush()
+    assert {k.split(".")[0] for k in kv.data if old.gen in k} == {"base", "j"}
+    again, store = await restored(kv)
+    for _ in range(2):  # its base, then a record that names it
+        await save(store, again)
+        await store.flush()
+    assert not [k for k in kv.data if old.gen in k]
+    assert (await restored(fork(kv)))[0].remembered() == b.remembered()
