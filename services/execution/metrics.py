@@ -53,7 +53,9 @@ class Metrics:
             "tradebus_venue_connected", "1 while the venue event stream is up", ["venue"], registry=r
         )
         self.snapshot_bytes = Gauge(
-            "tradebus_execution_snapshot_bytes", "Size of the last stored book snapshot", registry=r
+            "tradebus_execution_snapshot_bytes",
+            "Size of the last stored record (book without dedupe ids)",
+            registry=r,
         )
         self.snapshot_seconds = Histogram(
             "tradebus_execution_snapshot_seconds",

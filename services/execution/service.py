@@ -4,9 +4,11 @@ Inputs come in batches (intents: what one JetStream fetch returned; ticks and ve
 waited in their queues) and each batch is handled under one lock, in rounds:
   1. the pure book decides on every input of the batch, in order (one merged decision);
   2. the book's snapshot AND the messages the decision must publish (its outbox) are stored in
-     ONE compare-and-set put in KV `execution` (new client order ids included, in state NEW);
+     ONE compare-and-set put in KV `execution` (new client order ids included, in state NEW; the
+     dedupe ids remembered this round ride along, older ones are in a journal: see `store`);
   3. then together: the outbox is published on JetStream with `Nats-Msg-Id` (all sent at once,
-     every ack awaited; JetStream drops repeats), and the round's venue calls are made
+     every ack awaited; JetStream drops repeats), the round's ids are copied to the journal, and
+     the round's venue calls are made
      (cancels, then new orders marked SUBMITTED and sent, then lookups; see `venue_calls`);
      their answers are fed back to the book, which gives the next round (step 2 again);
   4. only when no round is left is the batch acked.
@@ -110,7 +112,7 @@ class Execution:
             d = first
             while not d.empty:
                 outbox = await self.commit(d)
-                published = asyncio.ensure_future(self.publish(outbox))
+                published = asyncio.ensure_future(self.after_store(outbox))
                 try:
                     d = await self.venue_round(d)
                 finally:
@@ -135,9 +137,15 @@ class Execution:
 
     async def save(self, outbox: Sequence[Outgoing] = ()) -> None:
         start = time.perf_counter()
-        await self.store.save(Stored(self.book.snapshot(), list(outbox), self.now, self.fills_since))
+        record = Stored(self.book.snapshot(dedupe=False), list(outbox), self.now, self.fills_since)
+        await self.store.save(record, self.book.take_remembered(), self.book.remembered)
         self.metrics.snapshot_seconds.observe(time.perf_counter() - start)
         self.metrics.snapshot_bytes.set(self.store.last_size)
+
+    async def after_store(self, outbox: Sequence[Outgoing]) -> None:
+        """What follows a store, beside the venue calls: the outbox published, and the round's
+        remembered ids copied to the journal (the next store waits for both)."""
+        await asyncio.gather(self.publish(outbox), self.store.flush())
 
     async def publish(self, outbox: Sequence[Outgoing]) -> None:
         await publish_all(self.bus.js, outbox)

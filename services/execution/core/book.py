@@ -86,6 +86,7 @@ class NettingBook(Netting):
             self._event(out, RiskKind.DUPLICATE_INTENT, f"intent {intent.intent_id} seen", now, st, sy)
             return out
         self._remember(self._seen_intents, intent.intent_id)
+        self._fresh_intents.append(intent.intent_id)
         problem = self._intent_problem(intent)
         if problem is not None:
             self._event(out, problem[0], problem[1], now, st, sy)
@@ -358,9 +359,13 @@ class NettingBook(Netting):
         return out
 
     # ----------------------------------------------------------------- snapshot
-    def snapshot(self) -> dict[str, Any]:
-        """The whole state, JSON-safe (decimals as strings). `restore` gives the same book."""
-        return {
+    def snapshot(self, dedupe: bool = True) -> dict[str, Any]:
+        """The whole state, JSON-safe (decimals as strings). `restore` gives the same book.
+
+        `dedupe=False` leaves out the remembered intent and venue fill ids (`seen_intents`,
+        `seen_fills`): the shell stores those incrementally (`take_remembered`) and puts them
+        back into the snapshot before `restore`."""
+        snap = {
             "format": SNAPSHOT_FORMAT,
             "venue": self.venue,
             "account": self.account,
@@ -375,14 +380,27 @@ class NettingBook(Netting):
             "reduce_only": self._reduce_only,
             "mids": {sy: [str(m), ts] for sy, (m, ts) in sorted(self._mids.items())},
             "last_px": {sy: str(p) for sy, p in sorted(self._last_px.items())},
-            "seen_intents": list(self._seen_intents),
-            "seen_fills": list(self._seen_fills),
             "retry": sorted(self._retry),
             "day": self._day,
             "day_base": {st: str(v) for st, v in sorted(self._day_base.items())},
             "peak": str(self._peak),
             "gate": self._gate.snapshot(),
         }
+        if dedupe:
+            snap["seen_intents"] = list(self._seen_intents)
+            snap["seen_fills"] = list(self._seen_fills)
+        return snap
+
+    def remembered(self) -> tuple[list[str], list[str]]:
+        """The remembered intent ids and venue fill ids, oldest first."""
+        return list(self._seen_intents), list(self._seen_fills)
+
+    def take_remembered(self) -> tuple[list[str], list[str]]:
+        """Intent ids and venue fill ids remembered since the last call, in order (then forgotten
+        here: the caller stores them)."""
+        taken = self._fresh_intents, self._fresh_fills
+        self._fresh_intents, self._fresh_fills = [], []
+        return taken
 
     @classmethod
     def restore(
@@ -408,8 +426,9 @@ class NettingBook(Netting):
             book._reduce_only = bool(data["reduce_only"])
             book._mids = {sy: (Decimal(m), int(ts)) for sy, (m, ts) in data["mids"].items()}
             book._last_px = {sy: Decimal(p) for sy, p in data["last_px"].items()}
-            book._seen_intents = dict.fromkeys(data["seen_intents"])
-            book._seen_fills = dict.fromkeys(data["seen_fills"])
+            memory = limits.dedupe_memory
+            book._seen_intents = dict.fromkeys(list(data["seen_intents"])[-memory:])
+            book._seen_fills = dict.fromkeys(list(data["seen_fills"])[-memory:])
             book._retry = set(data["retry"])
             book._day = None if data["day"] is None else int(data["day"])
             book._day_base = {st: Decimal(v) for st, v in data["day_base"].items()}

@@ -86,6 +86,9 @@ class Netting:
         self._last_px: dict[str, Decimal] = {}
         self._seen_intents: dict[str, None] = {}
         self._seen_fills: dict[str, None] = {}
+        #: ids remembered since the last `take_remembered()` (the store journals them per round)
+        self._fresh_intents: list[str] = []
+        self._fresh_fills: list[str] = []
         self._retry: set[str] = set()
         self._day: int | None = None
         self._day_base: dict[str, Decimal] = {}
@@ -293,6 +296,7 @@ class Netting:
                 f"venue fill {fill.venue_fill_id}: liquidity {fill.liquidity!r} is not maker/taker"
             ) from None
         self._remember(self._seen_fills, fill.venue_fill_id)
+        self._fresh_fills.append(fill.venue_fill_id)
         rec = self._orders.get(fill.client_order_id)
         if rec is None:
             alloc = [(UNATTRIBUTED, fill.qty)]

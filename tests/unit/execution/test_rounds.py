@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -16,8 +17,9 @@ from proto import OrderStatus
 from services.execution.core import Decision, NettingBook
 from services.execution.service import Execution
 from services.execution.settings import ExecutionSettings
-from services.execution.store import Stored
+from services.execution.store import Ids, SnapshotStore, Stored
 from tests.unit.execution.factory import NS, T0, book, target
+from tests.unit.execution.fake_kv import FakeKV
 from tradebus.metrics import BusMetrics
 from tradebus.venues.base import OrderNotFound, OrderRequest, VenueError, VenueOrder
 
@@ -60,12 +62,15 @@ class FakeVenue:
         return self.orders[cid]
 
 
-class FakeStore:
-    def __init__(self) -> None:
-        self.saved: list[Stored] = []
-        self.last_size = 0
+class FakeStore(SnapshotStore):
+    """The real store over an in-memory KV, keeping every record it stored."""
 
-    async def save(self, s: Stored) -> None:
+    def __init__(self) -> None:
+        super().__init__(FakeKV())
+        self.saved: list[Stored] = []
+
+    async def save(self, s: Stored, new: Ids, remembered: Callable[[], Ids]) -> None:
+        await super().save(s, new, remembered)
         self.saved.append(s)
 
 
