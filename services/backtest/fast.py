@@ -246,6 +246,19 @@ class FastRun:
                 bt.tick_hosts(sym, times[k], wants_only=k != 2)
 
     def run(self, progress: Progress | None = None) -> Result:
+        if self.n and self.bt.cfg.compiled:
+            from services.backtest import fast_events
+            from services.backtest.fast_build import build
+
+            t = fast_events.trades(self)
+            if t is not None and t.covered:
+                if progress is not None:
+                    progress(self.n, self.n)
+                return build(self, t)
+        return self.exact(progress)
+
+    def exact(self, progress: Progress | None = None) -> Result:
+        """The run with the live objects on every bar where something can happen."""
         bt, kern, n = self.bt, self.k, self.n
         equity = np.empty(n)
         exposed = np.zeros(n, dtype=bool)

@@ -124,13 +124,14 @@ def events(
 ) -> tuple[int, int, np.ndarray, int, np.ndarray, int]:
     """(status, bar reached, intents, number of intents, fills, number of fills).
 
-    intents rows: (decision bar i, target in size units, why); the intent of candle i is acted
-    on at bar i + 1's open (the last candle's is unexecuted). fills rows: (bar, point 0-3,
+    intents rows: (decision bar i, target in size units, why, position sign before); the intent
+    of candle i is acted on at bar i + 1's open (the last candle's is unexecuted).
+    fills rows: (bar, point 0-3,
     side +1/-1, qty in size units, price in ticks, why). With `UNCOVERED` the arrays hold what
     happened before bar `reached`, which the kernel could not run exactly.
     """
     n = c.shape[0]
-    intents = np.zeros((n + 1, 3), dtype=np.int64)
+    intents = np.zeros((n + 1, 4), dtype=np.int64)
     fills = np.zeros((2 * n + 2, 6), dtype=np.int64)
     ni = 0
     nf = 0
@@ -150,6 +151,7 @@ def events(
                 )  # fmt: skip
                 if why != 0:
                     intents[ni, 0], intents[ni, 1], intents[ni, 2] = n - 1, target, why
+                    intents[ni, 3] = (pos > 0) - (pos < 0)
                     ni += 1
             break
         if low_first[j]:
@@ -195,6 +197,7 @@ def events(
             if why == 0:
                 continue
             intents[ni, 0], intents[ni, 1], intents[ni, 2] = j - 1, target, why
+            intents[ni, 3] = (pos > 0) - (pos < 0)
             ni += 1
             # the slot's bracket follows the intent (none for a flat target)
             has_br = target != 0
@@ -237,7 +240,7 @@ def trades(run: FastRun) -> Trades | None:
     inst = m.instrument
     size = run.strat.p.size
     units, rest = divmod(size, inst.size_increment)
-    if rest or units <= 0:
+    if rest or units <= 0 or size < inst.min_size:
         return None
     mode = bt.cfg.intrabar
     low_first = np.full(run.n, mode == "olhc") if mode != "auto" else run.c >= run.o

@@ -41,7 +41,7 @@ def as_general(t: fe.Trades, bt: Backtest, bars: Bars) -> tuple[Rows, Rows]:
     inc, size_inc = m.inc, m.instrument.size_increment
     ts, iv = bars.ts.tolist(), bars.interval_ns
     at = (0, iv // 3, 2 * iv // 3, iv - 1)
-    intents: Rows = [(int(q) * size_inc, int(why)) for _, q, why in t.intents.tolist()]
+    intents: Rows = [(int(q) * size_inc, int(why)) for _, q, why, _ in t.intents.tolist()]
     fills: Rows = [
         (ts[j] + at[k], side, q * size_inc, Decimal(px) * inc) for j, k, side, q, px, _ in t.fills.tolist()
     ]
