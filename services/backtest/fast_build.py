@@ -19,12 +19,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from proto import Bracket, OrderStyle, Side
 from proto.base import Message
 from proto.trading import Fill, IntentEnvelope, Liquidity, RiskEvent, TargetPosition
 from services.backtest import fast_events as fe
-from services.execution.core.messages import built
 from services.execution.core.risk import RiskKind
 from services.signals.strategies.pricing import dec_price
 from tradebus.venues.base import VenueFill
@@ -36,21 +36,46 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=Message)
 
+# the fields the live code passes (the others keep their defaults)
+BRACKET_SET = {"take_profit", "stop_loss", "time_stop_s"}
+TARGET_SET = {
+    "intent_id",
+    "strategy",
+    "venue",
+    "symbol",
+    "qty",
+    "bracket",
+    "style",
+    "reason",
+    "dry_run",
+    "ts_event",
+}
+ENVELOPE_SET = {"intent"}
+FILL_SET = set(Fill.model_fields) - {"schema_version"}
+
 EXIT_REASONS = {1: "close long: bid above middle band", -1: "close short: ask below middle band"}
 ENTRY_REASONS = {fe.LONG: "bb_rsi long", fe.SHORT: "bb_rsi short"}
 BRACKET_WHY = {fe.TAKE_PROFIT: "take_profit", fe.STOP_LOSS: "stop_loss"}
 
 
-def _model(cls: type[M], fields: dict[str, Any], unset: frozenset[str] = frozenset()) -> M:
-    """`cls(**fields)` without validation (`built`), `model_fields_set` as if `unset` were not
-    passed (they hold their defaults, as when the live code leaves them out)."""
-    obj = built(cls, fields)
-    if unset:
-        object.__setattr__(obj, "__pydantic_fields_set__", set(fields) - unset)
+_new = object.__new__
+_slots = BaseModel.__dict__
+_set_dict = _slots["__dict__"].__set__
+_set_fields = _slots["__pydantic_fields_set__"].__set__
+_set_extra = _slots["__pydantic_extra__"].__set__
+_set_private = _slots["__pydantic_private__"].__set__
+
+
+def _model(cls: type[M], fields: dict[str, Any], fields_set: set[str]) -> M:
+    """`cls(**fields)` without validation, for values validation would return unchanged (as
+    `services.execution.core.messages.built`, through the slots' descriptors): `fields` in field
+    order with `schema_version` first; `fields_set` what the live code passes explicitly."""
+    obj = _new(cls)
+    _set_dict(obj, fields)
+    _set_fields(obj, fields_set.copy())
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
-
-
-_KIND = frozenset({"kind"})
 
 
 def build(run: FastRun, t: fe.Trades) -> Result:
@@ -86,20 +111,32 @@ def build(run: FastRun, t: fe.Trades) -> Result:
             # `pricing.bracket(sd, entry, tp_distance=tp_d, sl_distance=sl_d)`, unvalidated
             br = _model(
                 Bracket,
-                {"take_profit": dec_price(entry + sd * tp_d), "stop_loss": dec_price(entry - sd * sl_d),
-                 "time_stop_s": None},
+                {"schema_version": 1, "take_profit": dec_price(entry + sd * tp_d),
+                 "stop_loss": dec_price(entry - sd * sl_d), "time_stop_s": None},
+                BRACKET_SET,
             )  # fmt: skip
             qty, reason = sizes[sd], ENTRY_REASONS[why]
         brackets.append(br)
         tsi = ts[i]
         tp = _model(
             TargetPosition,
-            {"kind": "target", "intent_id": f"{name}:{sym}:{tsi}:c0", "strategy": name, "venue": venue,
-             "symbol": sym, "qty": qty, "bracket": br, "style": style, "reason": reason, "dry_run": dry,
-             "ts_event": tsi},
-            _KIND,
-        )  # fmt: skip
-        intents.append(_model(IntentEnvelope, {"intent": tp}))
+            {
+                "schema_version": 1,
+                "kind": "target",
+                "intent_id": f"{name}:{sym}:{tsi}:c0",
+                "strategy": name,
+                "venue": venue,
+                "symbol": sym,
+                "qty": qty,
+                "bracket": br,
+                "style": style,
+                "reason": reason,
+                "dry_run": dry,
+                "ts_event": tsi,
+            },
+            TARGET_SET,
+        )
+        intents.append(_model(IntentEnvelope, {"schema_version": 1, "intent": tp}, ENVELOPE_SET))
     # the intent acted on at each bar's open (for the bracket levels of the exits)
     intent_at = {row[0] + 1: k for k, row in reversed(list(enumerate(rows)))}
     live: Bracket | None = None
@@ -138,13 +175,26 @@ def build(run: FastRun, t: fe.Trades) -> Result:
         vid, cid = f"F{seq}", f"bt-{seq}"
         vfs.append(VenueFill(vid, f"S{seq}", cid, sym, side, qty, price, fee, "taker", now))
         bfs.append(
-            built(
+            _model(
                 Fill,
-                {"fill_id": f"{vid}:{name}", "strategy": name, "venue": venue, "symbol": sym, "side": side,
-                 "qty": qty, "price": price, "fee": fee, "liquidity": Liquidity.TAKER, "client_order_id": cid,
-                 "venue_fill_id": vid, "ts_event": now},
+                {
+                    "schema_version": 1,
+                    "fill_id": f"{vid}:{name}",
+                    "strategy": name,
+                    "venue": venue,
+                    "symbol": sym,
+                    "side": side,
+                    "qty": qty,
+                    "price": price,
+                    "fee": fee,
+                    "liquidity": Liquidity.TAKER,
+                    "client_order_id": cid,
+                    "venue_fill_id": vid,
+                    "ts_event": now,
+                },
+                FILL_SET,
             )
-        )  # fmt: skip
+        )
         signed = qty if side_i > 0 else -qty
         cash -= signed * price + fee
         pos_d += signed
