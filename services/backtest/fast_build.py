@@ -86,14 +86,14 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     sym, host = run.sym, run.host
     name, venue, dry = host.name, cfg.venue, host.dry_run
     m = bt.engine._markets[sym]  # read only
-    inc, inc_f, half = m.inc, m.inc_f, m.half_spread
+    inc, inc_f = m.inc, m.inc_f
     p = run.strat.p
     size = p.size
     sizes = {1: size * 1, -1: size * -1, 0: Decimal(0)}
     mult, ratio = p.atr_multiplier, p.tp_sl_ratio
     rate = cfg.costs.taker_fee
     ts, iv, n = run.ts, run.iv, run.n
-    close, atr = run.c, run.atr
+    close, atr, bid, ask = run.c, run.atr, run.bid, run.ask
     at = (0, iv // 3, 2 * iv // 3, iv - 1)
     style = OrderStyle()
     rows = t.intents.tolist()
@@ -104,8 +104,7 @@ def build(run: FastRun, t: fe.Trades) -> Result:
             qty, reason, br = sizes[0], EXIT_REASONS[pos], None
         else:
             sd = 1 if why == fe.LONG else -1
-            bid_t, ask_t = fe.ticks(float(close[i]), half, inc_f)
-            entry = (ask_t if sd > 0 else bid_t) * inc_f
+            entry = float(ask[i] if sd > 0 else bid[i])  # the engine's quote of the close
             sl_d = float(atr[i]) * mult
             tp_d = sl_d * ratio
             # `pricing.bracket(sd, entry, tp_distance=tp_d, sl_distance=sl_d)`, unvalidated
