@@ -24,6 +24,10 @@ next decision's step always starts with its own open tick). `tests/unit/backtest
 proves it: intents and fills equal the general path's on Hypothesis random walks (gaps, flat
 stretches, every intrabar mode, costs, latency) and on a large seeded series.
 
+Where the compiled trade sequence covers the run (`fast_events`: zero latency, fills within the
+top level, no quote near a bracket level), `FastRun.run` builds the whole result from it instead
+(`fast_build`), with no exact steps; `BacktestConfig(compiled=False)` keeps the exact steps.
+
 Used automatically (`BacktestConfig.fast`, default True) when `eligible` says so; numba is
 imported only then.
 """

@@ -211,4 +211,4 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     bt.accepting = False
     bt.now = ts[n - 1] + iv
     # timestamps are strictly increasing on the fast path (`eligible`): `np.unique` is a copy
-    return bt.finish(run.bars.ts.copy(), equity, exposed, fast_path=True, exact_steps=0)
+    return bt.finish(run.bars.ts.copy(), equity, exposed, fast_path=True, exact_steps=0, compiled=True)

@@ -69,3 +69,18 @@ def test_a_built_run_is_the_general_run_on_a_large_series() -> None:
     bars = synthetic(200_000, seed=11)
     cfg = BacktestConfig(strategies=(StrategySpec("bb_rsi_scalper", {"size": "0.01"}),))
     assert check(cfg, bars)
+
+
+def test_runs_are_compiled_only_where_the_kernel_covers_them() -> None:
+    bars = synthetic(3000, seed=3)
+    cfg = BacktestConfig(strategies=(StrategySpec("bb_rsi_scalper", {"size": "0.01"}),))
+    default = Backtest(cfg, [bars]).run()
+    assert default.compiled and default.fast_path and default.exact_steps == 0
+    exact = Backtest(replace(cfg, compiled=False), [bars]).run()
+    assert not exact.compiled and exact.exact_steps > 0
+    late = Backtest(replace(cfg, costs=CostModel(latency_ms=25_000.0)), [bars]).run()
+    assert not late.compiled and late.fast_path and late.exact_steps > 0
+    # a book too thin for one order: several fills per order, not covered
+    thin = Backtest(replace(cfg, costs=CostModel(depth_notional=100.0)), [bars]).run()
+    assert not thin.compiled and thin.fast_path
+    assert len(thin.venue_fills) > len(exact.venue_fills)
