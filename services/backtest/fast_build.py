@@ -52,6 +52,9 @@ TARGET_SET = {
 }
 ENVELOPE_SET = {"intent"}
 FILL_SET = set(Fill.model_fields) - {"schema_version"}
+RISK_SET = {"kind", "reason", "strategy", "symbol", "ts_event"}
+#: validation turns the book's `RiskKind` into its plain string
+BRACKET_KIND = str(RiskKind.BRACKET.value)
 
 EXIT_REASONS = {1: "close long: bid above middle band", -1: "close short: ask below middle band"}
 ENTRY_REASONS = {fe.LONG: "bb_rsi long", fe.SHORT: "bb_rsi short"}
@@ -155,12 +158,17 @@ def build(run: FastRun, t: fe.Trades) -> Result:
             kind = BRACKET_WHY[why]
             level = live.take_profit if why == fe.TAKE_PROFIT else live.stop_loss
             events.append(
-                RiskEvent(
-                    kind=RiskKind.BRACKET,
-                    reason=f"{kind} {level} hit at {price_t * inc_f}; target set to 0",
-                    strategy=name,
-                    symbol=sym,
-                    ts_event=now,
+                _model(
+                    RiskEvent,
+                    {
+                        "schema_version": 1,
+                        "kind": BRACKET_KIND,
+                        "reason": f"{kind} {level} hit at {price_t * inc_f}; target set to 0",
+                        "strategy": name,
+                        "symbol": sym,
+                        "ts_event": now,
+                    },
+                    RISK_SET,
                 )
             )
             qty = abs(pos_d)

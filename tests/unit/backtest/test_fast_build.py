@@ -29,7 +29,9 @@ def check(cfg: BacktestConfig, bars: Bars) -> bool:
     general = Backtest(replace(cfg, fast=False), [bars]).run()
     assert_same(built, general)
     # beyond `==`: the same JSON on the wire and the same fields set (built without validation)
-    for a, b in zip(built.intents + built.fills, general.intents + general.fills, strict=True):  # type: ignore[operator]
+    mine = [*built.intents, *built.fills, *built.risk_events]
+    theirs = [*general.intents, *general.fills, *general.risk_events]
+    for a, b in zip(mine, theirs, strict=True):
         assert a.model_dump_json() == b.model_dump_json()
         assert a.model_fields_set == b.model_fields_set
     for x, y in zip(built.intents, general.intents, strict=True):
