@@ -52,6 +52,10 @@ TARGET_SET = {
 }
 ENVELOPE_SET = {"intent"}
 FILL_SET = set(Fill.model_fields) - {"schema_version"}
+VENUE_FILL_SLOTS = ("venue_fill_id", "venue_order_id", "client_order_id", "symbol", "side", "qty", "price",
+                    "fee", "liquidity", "ts_event")  # fmt: skip
+if VenueFill.__slots__ != VENUE_FILL_SLOTS:  # the setters below are by position
+    raise ImportError(f"VenueFill's fields changed: {VenueFill.__slots__}; update fast_build")
 RISK_SET = {"kind", "reason", "strategy", "symbol", "ts_event"}
 #: validation turns the book's `RiskKind` into its plain string
 BRACKET_KIND = str(RiskKind.BRACKET.value)
@@ -151,6 +155,9 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     cash_after[0], pos_after[0] = float(cash), 0.0
     fill_bar = np.empty(nf, dtype=np.int64)
     vfs, bfs, events = res.venue_fills, res.fills, res.risk_events
+    vf_id, vf_oid, vf_cid, vf_sym, vf_side, vf_qty, vf_px, vf_fee, vf_liq, vf_ts = (
+        VenueFill.__dict__[f].__set__ for f in VENUE_FILL_SLOTS
+    )
     for seq, (j, pt, side_i, _, price_t, why) in enumerate(fills, 1):
         now = ts[j] + at[pt]
         if why >= fe.TAKE_PROFIT:
@@ -180,7 +187,18 @@ def build(run: FastRun, t: fe.Trades) -> Result:
         price = Decimal(price_t) * inc
         fee = fee_of(qty, price, rate)
         vid, cid = f"F{seq}", f"bt-{seq}"
-        vfs.append(VenueFill(vid, f"S{seq}", cid, sym, side, qty, price, fee, "taker", now))
+        vf = _new(VenueFill)  # the frozen dataclass's fields, set through its slots
+        vf_id(vf, vid)
+        vf_oid(vf, f"S{seq}")
+        vf_cid(vf, cid)
+        vf_sym(vf, sym)
+        vf_side(vf, side)
+        vf_qty(vf, qty)
+        vf_px(vf, price)
+        vf_fee(vf, fee)
+        vf_liq(vf, "taker")
+        vf_ts(vf, now)
+        vfs.append(vf)
         bfs.append(
             _model(
                 Fill,
