@@ -1,8 +1,8 @@
-"""Groundwork for a fully compiled `bb_rsi_scalper` run: the whole trade sequence in one kernel.
+"""The compiled `bb_rsi_scalper` run: the whole trade sequence in one kernel.
 
 `fast.py` runs every bar where something can happen (about 6 in 100 bars for the default
 parameters) through the live objects, at ~190 us a bar. A run at 1M bars/s needs the trading
-itself compiled. This module is the first half of that: `events` replays, in one numba loop,
+itself compiled. Here `events` replays, in one numba loop,
 what the general loop does for `bb_rsi_scalper` alone on one symbol with zero latency:
 
 - each bar as four points (open, the extremes in path order, close), the engine's quote at each
@@ -21,9 +21,8 @@ to 8 places could matter; an order larger than the top synthetic level left at t
 which would walk the book). `tests/unit/backtest/test_fast_events.py` proves the sequence equal
 to the general path's intents and venue fills.
 
-Not yet used by a run: building the fills' and intents' messages, fees, ids, the netting book's
-own fills and the equity series from these integers (exactly as the Decimal code does) is the
-missing second half (see docs/backtest.md, "Towards 1M bars/s").
+`fast_build.build` turns the integers into the run's `Result` (messages, fees, cash, equity);
+`FastRun.run` uses both wherever `trades` reports the run covered, the exact steps otherwise.
 """
 
 from __future__ import annotations
