@@ -5,8 +5,11 @@
 Three runs on the same seeded random walk (`synthetic(bars, seed=42)`), each repeated, median
 and spread (min..max) of bars/s printed as a table:
 
-- tradebus fast path (the default for `bb_rsi_scalper` alone; docs/backtest.md), on all bars;
+- tradebus fast path, compiled (the default for `bb_rsi_scalper` alone; docs/backtest.md): the
+  whole trade sequence in a numba kernel, the messages built from it at the end, on all bars;
   numba's first-call cost (import, loading or compiling the kernels) is measured apart;
+- tradebus fast path with exact steps (`BacktestConfig(compiled=False)`: the bars where
+  something can happen through the live objects), on all bars;
 - tradebus general path (`BacktestConfig(fast=False)`: every bar through the strategy host, the
   netting book and the engine), on the first `--general-bars` bars: its bars/s, extrapolated to
   the full series only as a time estimate, labeled so;
@@ -44,9 +47,10 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[list[float], object]:
     return times, out
 
 
-def ours(bars: Bars, fast: bool) -> Result:
-    res = Backtest(replace(CFG, fast=fast), [bars]).run()
+def ours(bars: Bars, fast: bool, compiled: bool = True) -> Result:
+    res = Backtest(replace(CFG, fast=fast, compiled=compiled), [bars]).run()
     assert res.fast_path == fast
+    assert not fast or (res.exact_steps == 0) == compiled
     return res
 
 
@@ -119,13 +123,18 @@ def main() -> None:
     sub = bars.slice(None, int(bars.ts[min(a.general_bars, a.bars) - 1]) + 1)
 
     warm = first_call()
-    t_fast, res = timed(lambda: ours(bars, True), a.repeats)
+    t_comp, cres = timed(lambda: ours(bars, True), a.repeats)
+    assert isinstance(cres, Result)
+    t_fast, res = timed(lambda: ours(bars, True, compiled=False), a.repeats)
     assert isinstance(res, Result)
+    same = (cres.intents, cres.fills, cres.cash) == (res.intents, res.fills, res.cash)
     t_kern = min(kernels(bars) for _ in range(a.repeats))
     t_gen, gres = timed(lambda: ours(sub, False), a.repeats)
     assert isinstance(gres, Result)
     rows = [
-        row("tradebus fast path", len(bars), t_fast,
+        row("tradebus fast path, compiled", len(bars), t_comp,
+            f"{len(cres.intents):,} intents, {len(cres.fills):,} fills; same as the exact steps: {same}"),
+        row("tradebus fast path, exact steps", len(bars), t_fast,
             f"{len(res.intents):,} intents, {len(res.fills):,} fills, {res.exact_steps:,} bars run exactly"),
         row("tradebus general path", len(sub), t_gen,
             f"on the first {len(sub):,} bars; {len(gres.intents):,} intents, {len(gres.fills):,} fills; "

@@ -153,7 +153,13 @@ def _single(args: argparse.Namespace, bars: list[Bars]) -> int:
     (out / "report.html").write_text(render_html(res.equity, title, text))
     sys.stdout.write(
         f"{text}\n\n{len(res.ts):,} bars in {elapsed:.2f}s ({len(res.ts) / elapsed:,.0f} bars/s"
-        + (f", fast path: {res.exact_steps:,} bars run exactly" if res.fast_path else "")
+        + (
+            ", fast path: compiled"
+            if res.compiled
+            else f", fast path: {res.exact_steps:,} bars run exactly"
+            if res.fast_path
+            else ""
+        )
         + ")\n"
     )
     sys.stdout.write(f"reports: {out}/ (summary.txt, {trades_path.name}, equity.png, report.html)\n")

@@ -74,6 +74,9 @@ class BacktestConfig:
     min_size: Decimal | None = None
     #: use a strategy's proven-identical fast signal kernel when it has one
     fast: bool = True
+    #: on the fast path, build the whole run from the compiled trade sequence where it covers
+    #: the run (`fast_events`, `fast_build`); False: every eventful bar through the live objects
+    compiled: bool = True
 
     def __post_init__(self) -> None:
         if not self.strategies:

@@ -24,6 +24,10 @@ next decision's step always starts with its own open tick). `tests/unit/backtest
 proves it: intents and fills equal the general path's on Hypothesis random walks (gaps, flat
 stretches, every intrabar mode, costs, latency) and on a large seeded series.
 
+Where the compiled trade sequence covers the run (`fast_events`: zero latency, fills within the
+top level, no quote near a bracket level), `FastRun.run` builds the whole result from it instead
+(`fast_build`), with no exact steps; `BacktestConfig(compiled=False)` keeps the exact steps.
+
 Used automatically (`BacktestConfig.fast`, default True) when `eligible` says so; numba is
 imported only then.
 """
@@ -246,6 +250,19 @@ class FastRun:
                 bt.tick_hosts(sym, times[k], wants_only=k != 2)
 
     def run(self, progress: Progress | None = None) -> Result:
+        if self.n and self.bt.cfg.compiled:
+            from services.backtest import fast_events
+            from services.backtest.fast_build import build
+
+            t = fast_events.trades(self)
+            if t is not None and t.covered:
+                if progress is not None:
+                    progress(self.n, self.n)
+                return build(self, t)
+        return self.exact(progress)
+
+    def exact(self, progress: Progress | None = None) -> Result:
+        """The run with the live objects on every bar where something can happen."""
         bt, kern, n = self.bt, self.k, self.n
         equity = np.empty(n)
         exposed = np.zeros(n, dtype=bool)

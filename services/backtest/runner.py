@@ -62,6 +62,8 @@ class Result:
     #: the run took the fast path (`fast.py`); then `exact_steps` bars went through the live objects
     fast_path: bool = False
     exact_steps: int = 0
+    #: the fast run was built from the compiled trade sequence (`fast_build.py`)
+    compiled: bool = False
 
 
 Input = IntentEnvelope | VenueOrder | VenueFill

@@ -124,7 +124,9 @@ def test_quotes_are_the_engines(price: float, spread_bps: float, inc: str) -> No
 
 
 def run_both(cfg: BacktestConfig, bars: Bars) -> tuple[Result, Result]:
-    fast = Backtest(cfg, [bars]).run()
+    """The fast path with its eventful bars through the live objects, and the general path (the
+    compiled build of the fast path is `test_fast_build.py`'s)."""
+    fast = Backtest(replace(cfg, compiled=False), [bars]).run()
     general = Backtest(replace(cfg, fast=False), [bars]).run()
     assert fast.fast_path and not general.fast_path
     return fast, general
