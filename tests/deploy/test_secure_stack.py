@@ -5,9 +5,6 @@ reads the strategies KV and asks portfolio and execution. Anonymous connections 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +12,8 @@ import httpx
 import nats
 import pytest
 
-from tradebus.testing.servers import eventually, free_port
+from tradebus.testing.servers import eventually
+from tradebus.testing.stack import up_stack
 
 pytestmark = pytest.mark.e2e
 STRATEGY = "bb_rsi_scalper"
@@ -23,48 +21,12 @@ STRATEGY = "bb_rsi_scalper"
 
 @pytest.fixture(scope="module")
 def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
-    var = tmp_path_factory.mktemp("var-secure")
-    strategies = var / "strategies.yaml"
-    strategies.write_text(
+    strategies = (
         f"strategies:\n  - name: {STRATEGY}\n    kind: {STRATEGY}\n"
         "    symbols: [BTC-USD, ETH-USD, SOL-USD]\n    params: {interval: 5s}\n"
     )
-    ports = {k: free_port() for k in ("NATS", "PG", "SIM", "GATEWAY")}
-    token = "secure-" + os.urandom(8).hex()
-    env = {
-        **os.environ,
-        "TRADEBUS_VAR_DIR": str(var),
-        "TRADEBUS_STRATEGIES_FILE": str(strategies),
-        "TRADEBUS_NATS_PORT": str(ports["NATS"]),
-        "TRADEBUS_PG_PORT": str(ports["PG"]),
-        "TRADEBUS_SIM_PORT": str(ports["SIM"]),
-        "TRADEBUS_GATEWAY_PORT": str(ports["GATEWAY"]),
-        "TRADEBUS_METRICS_BASE_PORT": str(free_port()),
-        "TRADEBUS_API_TOKEN": token,
-        "TRADEBUS_SIM_CLOCK_SPEED": "10",
-    }
-    env.pop("DATABASE_URL", None)
-    info = {
-        "gateway": f"http://127.0.0.1:{ports['GATEWAY']}",
-        "nats": f"nats://127.0.0.1:{ports['NATS']}",
-        "token": token,
-    }
-    with open(var / "up.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tradebus", "up", "--secure"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield var, info
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with up_stack(tmp_path_factory.mktemp("var-secure"), strategies, args=("--secure",)) as s:
+        yield s.var, {"gateway": s.gateway, "nats": s.nats_url, "token": s.token}
 
 
 async def test_secure_stack_trades_with_per_service_users(secure_stack: tuple[Path, dict[str, str]]) -> None:

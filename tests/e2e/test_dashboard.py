@@ -3,18 +3,15 @@ strategy trade (its fills appear live), switch it off with the toggle, see it st
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.cdp import Browser, Page, chromium_binary
-from tradebus.testing.servers import eventually, free_port
+from tradebus.testing.servers import eventually
+from tradebus.testing.stack import UpStack, up_stack
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = chromium_binary()
@@ -22,49 +19,14 @@ STRATEGY = "flipper"
 FLIP = f"{Path(__file__).with_name('flip_strategy.py')}:Flip"
 
 
-@dataclass
-class Up:
-    proc: subprocess.Popen[bytes]
-    gateway: str
-    token: str
-
-
 @pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    var = tmp_path_factory.mktemp("var")
-    strategies = var / "strategies.yaml"
-    strategies.write_text(
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:
+    strategies = (
         f"strategies:\n  - name: {STRATEGY}\n    kind: '{FLIP}'\n"
         "    symbols: [BTC-USD]\n    params: {interval: 5s, size: '0.01'}\n"
     )
-    ports = {k: free_port() for k in ("NATS", "PG", "SIM", "GATEWAY")}
-    token = "dash-" + os.urandom(12).hex()
-    env = {
-        **os.environ,
-        "TRADEBUS_VAR_DIR": str(var),
-        "TRADEBUS_STRATEGIES_FILE": str(strategies),
-        "TRADEBUS_NATS_PORT": str(ports["NATS"]),
-        "TRADEBUS_PG_PORT": str(ports["PG"]),
-        "TRADEBUS_SIM_PORT": str(ports["SIM"]),
-        "TRADEBUS_GATEWAY_PORT": str(ports["GATEWAY"]),
-        "TRADEBUS_METRICS_BASE_PORT": str(free_port()),
-        "TRADEBUS_API_TOKEN": token,
-        "TRADEBUS_SIM_CLOCK_SPEED": "10",
-    }
-    env.pop("DATABASE_URL", None)
-    with open(var / "up.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tradebus", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            yield Up(proc, f"http://127.0.0.1:{ports['GATEWAY']}", token)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with up_stack(tmp_path_factory.mktemp("var"), strategies) as s:
+        yield s
 
 
 async def rows(page: Page, selector: str) -> int:
@@ -74,7 +36,7 @@ async def rows(page: Page, selector: str) -> int:
 @pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (scripts/install-browser.sh installs it)"
 )
-async def test_log_in_see_a_strategy_trade_disable_it_see_it_stop(up: Up) -> None:
+async def test_log_in_see_a_strategy_trade_disable_it_see_it_stop(up: UpStack) -> None:
     assert CHROMIUM is not None
     async with Browser(CHROMIUM) as page:
 

@@ -5,14 +5,10 @@ no process behind."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,69 +18,24 @@ import nats
 import pytest
 
 from proto import IntentEnvelope, TargetPosition
-from tradebus.testing.servers import eventually, free_port
+from tradebus.testing.servers import eventually
+from tradebus.testing.stack import UpStack, up_stack
 
 pytestmark = pytest.mark.e2e
 STRATEGY = "bb_rsi_scalper"
 
 
-@dataclass
-class Stack:
-    proc: subprocess.Popen[bytes]
-    var: Path
-    token: str
-    gateway: str
-    nats_url: str
-    pg_url: str
-
-    def state(self) -> dict:  # type: ignore[type-arg]
-        return json.loads((self.var / "stack.json").read_text())
-
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    var = tmp_path_factory.mktemp("var")
-    strategies = var / "strategies.yaml"
-    strategies.write_text(
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:
+    strategies = (
         f"strategies:\n  - name: {STRATEGY}\n    kind: {STRATEGY}\n"
         "    symbols: [BTC-USD, ETH-USD, SOL-USD]\n    params: {interval: 5s}\n"
     )
-    ports = {k: free_port() for k in ("NATS", "PG", "SIM", "GATEWAY")}
-    token = "e2e-" + os.urandom(8).hex()
-    env = {
-        **os.environ,
-        "TRADEBUS_VAR_DIR": str(var),
-        "TRADEBUS_STRATEGIES_FILE": str(strategies),
-        "TRADEBUS_NATS_PORT": str(ports["NATS"]),
-        "TRADEBUS_PG_PORT": str(ports["PG"]),
-        "TRADEBUS_SIM_PORT": str(ports["SIM"]),
-        "TRADEBUS_GATEWAY_PORT": str(ports["GATEWAY"]),
-        "TRADEBUS_METRICS_BASE_PORT": str(free_port()),
-        "TRADEBUS_API_TOKEN": token,
-        "TRADEBUS_SIM_CLOCK_SPEED": "10",
-    }
-    env.pop("DATABASE_URL", None)  # the embedded Postgres of `up` is what is tested here
-    log = open(var / "up.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tradebus", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    s = Stack(
-        proc, var, token, f"http://127.0.0.1:{ports['GATEWAY']}", f"nats://127.0.0.1:{ports['NATS']}",
-        f"postgresql://postgres@127.0.0.1:{ports['PG']}/postgres",
-    )  # fmt: skip
-    try:
+    with up_stack(tmp_path_factory.mktemp("var"), strategies) as s:
         yield s
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
-async def scalper_fills(s: Stack) -> list[dict]:  # type: ignore[type-arg]
+async def scalper_fills(s: UpStack) -> list[dict]:  # type: ignore[type-arg]
     async with httpx.AsyncClient(timeout=5) as c:
         try:
             r = await c.get(f"{s.gateway}/api/fills", params={"strategy": STRATEGY}, headers=s.auth())
@@ -93,7 +44,7 @@ async def scalper_fills(s: Stack) -> list[dict]:  # type: ignore[type-arg]
     return list(r.json()["fills"]) if r.status_code == 200 else []
 
 
-async def test_trades_end_to_end_then_disable_then_clean_stop(stack: Stack) -> None:
+async def test_trades_end_to_end_then_disable_then_clean_stop(stack: UpStack) -> None:
     # 1. the scalper trades: a fill at the gateway and the same fill in Postgres
     fills = await eventually(lambda: scalper_fills(stack), timeout=150, interval=0.5, what="a scalper fill")
     first = fills[-1]
