@@ -89,7 +89,8 @@ class Result:
     def _built(self) -> None:
         build, self.pending = self.pending, None
         if build is not None:
-            build(self)
+            with paused_gc():  # as the run itself (`paused_gc`): no cycles among the messages
+                build(self)
 
     @property
     def materialized(self) -> bool:
