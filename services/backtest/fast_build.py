@@ -8,6 +8,9 @@ book: one order and one fill per trade in the covered case, Decimal price `ticks
 `fee_of` at the taker rate), the book's `Fill`s and bracket `RiskEvent`s, the cash, and the
 equity and exposure of every bar as `Backtest.equity` computes them.
 
+`build` computes the cash, equity, exposure and `Result.stats` at once; the messages are built
+by `messages` on first access of the `Result`'s message lists (`Result.pending`).
+
 The live objects of the `Backtest` (book, engine, host) are not advanced: only its `result`,
 `cash` and `venue_pos` are. `tests/unit/backtest/test_fast_build.py` proves the `Result` equal
 to the general path's.
