@@ -8,6 +8,9 @@ book: one order and one fill per trade in the covered case, Decimal price `ticks
 `fee_of` at the taker rate), the book's `Fill`s and bracket `RiskEvent`s, the cash, and the
 equity and exposure of every bar as `Backtest.equity` computes them.
 
+`build` computes the cash, equity, exposure and `Result.stats` at once; the messages are built
+by `messages` on first access of the `Result`'s message lists (`Result.pending`).
+
 The live objects of the `Backtest` (book, engine, host) are not advanced: only its `result`,
 `cash` and `venue_pos` are. `tests/unit/backtest/test_fast_build.py` proves the `Result` equal
 to the general path's.
@@ -25,6 +28,7 @@ from proto import Bracket, OrderStyle, Side
 from proto.base import Message
 from proto.trading import Fill, IntentEnvelope, Liquidity, RiskEvent, TargetPosition
 from services.backtest import fast_events as fe
+from services.backtest.runner import Stats
 from services.execution.core.risk import RiskKind
 from services.signals.strategies.pricing import dec_price
 from tradebus.venues.base import VenueFill
@@ -86,26 +90,120 @@ def _model(cls: type[M], fields: dict[str, Any], fields_set: set[str]) -> M:
 
 
 def build(run: FastRun, t: fe.Trades) -> Result:
-    """The `Result` of `run` from its covered trade sequence `t`."""
+    """The `Result` of `run` from its covered trade sequence `t`: cash, equity, exposure and
+    `Result.stats` now; the messages when first accessed (`messages`)."""
     bt = run.bt
     res = bt.result
     cfg = bt.cfg
+    sym = run.sym
+    m = bt.engine._markets[sym]  # read only
+    inc = m.inc
+    size = run.strat.p.size
+    sizes = {1: size * 1, -1: size * -1, 0: Decimal(0)}
+    rate = cfg.costs.taker_fee
+    n, close = run.n, run.c
+    cash = bt.cash
+    pos_d = sizes[0]
+    fills = t.fills.tolist()
+    nf = len(fills)
+    cash_after = np.empty(nf + 1)
+    pos_after = np.empty(nf + 1)
+    cash_after[0], pos_after[0] = float(cash), 0.0
+    qtys: list[Decimal] = []
+    prices: list[Decimal] = []
+    fees: list[Decimal] = []
+    fees_total = sizes[0]
+    # the round trips of `report.round_trips`, on (side, qty, price, fee) alone: one symbol, one strategy
+    o_side, o_qty, o_peak, o_entry, o_exit, o_fees = 0, sizes[0], sizes[0], sizes[0], sizes[0], sizes[0]
+    trades = wins = risk = 0
+    for seq, (_, _, side_i, _, price_t, why) in enumerate(fills, 1):
+        if why >= fe.TAKE_PROFIT:
+            qty = abs(pos_d)
+            risk += 1
+        else:
+            qty = abs(sizes[1 if why == fe.LONG else -1 if why == fe.SHORT else 0] - pos_d)
+        price = Decimal(price_t) * inc
+        fee = fee_of(qty, price, rate)
+        qtys.append(qty)
+        prices.append(price)
+        fees.append(fee)
+        fees_total += fee
+        side = 1 if side_i > 0 else -1
+        signed = qty if side > 0 else -qty
+        cash -= signed * price + fee
+        pos_d += signed
+        cash_after[seq], pos_after[seq] = float(cash), float(pos_d)
+        q = qty
+        if o_side and o_side != side:
+            part = min(q, o_qty)
+            o_exit += part * price
+            o_qty -= part
+            o_fees += fee * part / qty
+            if o_qty == 0:
+                trades += 1
+                wins += (o_exit - o_entry) * o_side - o_fees > 0
+                o_side = 0
+            q -= part
+            if q == 0:
+                continue
+        if not o_side:
+            o_side, o_qty, o_peak, o_entry, o_exit, o_fees = (
+                side,
+                sizes[0],
+                sizes[0],
+                sizes[0],
+                sizes[0],
+                sizes[0],
+            )
+        o_qty += q
+        o_peak += q
+        o_entry += q * price
+        o_fees += fee * q / qty
+    # each bar's close: the state after the bar's last fill (`Backtest.equity`, elementwise)
+    state = np.searchsorted(t.fills[:, 0], np.arange(n), side="right")
+    cash_f, pos_f = cash_after[state], pos_after[state]
+    exposed = pos_f != 0
+    equity = np.where(exposed, cash_f + pos_f * close, cash_f)
+    bt.cash = cash
+    if nf:
+        bt.venue_pos[sym] = pos_d
+    rows = t.intents.tolist()
+    res.unexecuted += sum(1 for row in rows if row[0] == n - 1)
+    res.stats = Stats(
+        intents=len(rows), fills=nf, risk_events=risk, fees=fees_total, trades=trades, wins=wins
+    )
+    res.pending = lambda r: messages(run, rows, fills, qtys, prices, fees, r)
+    bt.accepting = False
+    bt.now = run.ts[n - 1] + run.iv
+    # timestamps are strictly increasing on the fast path (`eligible`): `np.unique` is a copy
+    return bt.finish(run.bars.ts.copy(), equity, exposed, fast_path=True, exact_steps=0, compiled=True)
+
+
+def messages(
+    run: FastRun,
+    rows: list[list[int]],
+    fills: list[list[int]],
+    qtys: list[Decimal],
+    prices: list[Decimal],
+    fees: list[Decimal],
+    res: Result,
+) -> None:
+    """The run's intents, fills, venue fills and risk events into `res`'s lists, as the live
+    objects make them (`qtys`, `prices`, `fees` of each fill from `build`)."""
+    cfg = run.bt.cfg
     sym, host = run.sym, run.host
     name, venue, dry = host.name, cfg.venue, host.dry_run
-    m = bt.engine._markets[sym]  # read only
-    inc, inc_f = m.inc, m.inc_f
+    inc_f = run.bt.engine._markets[sym].inc_f  # read only
     p = run.strat.p
     size = p.size
     sizes = {1: size * 1, -1: size * -1, 0: Decimal(0)}
     mult, ratio = p.atr_multiplier, p.tp_sl_ratio
-    rate = cfg.costs.taker_fee
-    ts, iv, n = run.ts, run.iv, run.n
-    close, atr, bid, ask = run.c, run.atr, run.bid, run.ask
+    ts, iv = run.ts, run.iv
+    atr, bid, ask = run.atr, run.bid, run.ask
     at = (0, iv // 3, 2 * iv // 3, iv - 1)
     style = OrderStyle()
-    rows = t.intents.tolist()
     brackets: list[Bracket | None] = []
-    intents = res.intents
+    intents = res._intents
     for i, _, why, pos in rows:
         if why == fe.EXIT:
             qty, reason, br = sizes[0], EXIT_REASONS[pos], None
@@ -146,15 +244,7 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     # the intent acted on at each bar's open (for the bracket levels of the exits)
     intent_at = {row[0] + 1: k for k, row in reversed(list(enumerate(rows)))}
     live: Bracket | None = None
-    cash = bt.cash
-    pos_d = sizes[0]
-    fills = t.fills.tolist()
-    nf = len(fills)
-    cash_after = np.empty(nf + 1)
-    pos_after = np.empty(nf + 1)
-    cash_after[0], pos_after[0] = float(cash), 0.0
-    fill_bar = np.empty(nf, dtype=np.int64)
-    vfs, bfs, events = res.venue_fills, res.fills, res.risk_events
+    vfs, bfs, events = res._venue_fills, res._fills, res._risk_events
     vf_id, vf_oid, vf_cid, vf_sym, vf_side, vf_qty, vf_px, vf_fee, vf_liq, vf_ts = (
         VenueFill.__dict__[f].__set__ for f in VENUE_FILL_SLOTS
     )
@@ -178,14 +268,11 @@ def build(run: FastRun, t: fe.Trades) -> Result:
                     RISK_SET,
                 )
             )
-            qty = abs(pos_d)
             live = None
         else:
-            qty = abs(sizes[1 if why == fe.LONG else -1 if why == fe.SHORT else 0] - pos_d)
             live = brackets[intent_at[j]]
         side = Side.BUY if side_i > 0 else Side.SELL
-        price = Decimal(price_t) * inc
-        fee = fee_of(qty, price, rate)
+        qty, price, fee = qtys[seq - 1], prices[seq - 1], fees[seq - 1]
         vid, cid = f"F{seq}", f"bt-{seq}"
         vf = _new(VenueFill)  # the frozen dataclass's fields, set through its slots
         vf_id(vf, vid)
@@ -220,21 +307,3 @@ def build(run: FastRun, t: fe.Trades) -> Result:
                 FILL_SET,
             )
         )
-        signed = qty if side_i > 0 else -qty
-        cash -= signed * price + fee
-        pos_d += signed
-        cash_after[seq], pos_after[seq] = float(cash), float(pos_d)
-        fill_bar[seq - 1] = j
-    # each bar's close: the state after the bar's last fill (`Backtest.equity`, elementwise)
-    state = np.searchsorted(fill_bar, np.arange(n), side="right")
-    cash_f, pos_f = cash_after[state], pos_after[state]
-    exposed = pos_f != 0
-    equity = np.where(exposed, cash_f + pos_f * close, cash_f)
-    bt.cash = cash
-    if nf:
-        bt.venue_pos[sym] = pos_d
-    res.unexecuted += sum(1 for row in rows if row[0] == n - 1)
-    bt.accepting = False
-    bt.now = ts[n - 1] + iv
-    # timestamps are strictly increasing on the fast path (`eligible`): `np.unique` is a copy
-    return bt.finish(run.bars.ts.copy(), equity, exposed, fast_path=True, exact_steps=0, compiled=True)

@@ -98,8 +98,20 @@ def drawdown(equity: np.ndarray) -> np.ndarray:
     return equity / peak - 1.0
 
 
-def summary(res: Result, trades: list[Trade]) -> dict[str, Any]:
-    """The figures of the summary table. Ratios are annualized from per-bar equity returns."""
+def summary(res: Result, trades: list[Trade] | None = None) -> dict[str, Any]:
+    """The figures of the summary table. Ratios are annualized from per-bar equity returns.
+
+    Without `trades`, a compiled run's figures come from `res.stats` (its messages are not
+    built); other runs' trades are `round_trips(res.fills)`."""
+    st = res.stats if trades is None and not res.materialized else None
+    if st is None:
+        if trades is None:
+            trades = round_trips(res.fills)
+        n_trades, wins = len(trades), sum(1 for t in trades if t.pnl > 0)
+        fees = sum((f.fee for f in res.venue_fills), ZERO)
+        n_intents, n_fills = len(res.intents), len(res.fills)
+    else:
+        n_trades, wins, fees, n_intents, n_fills = st.trades, st.wins, st.fees, st.intents, st.fills
     eq = res.equity
     start = float(res.start_cash)
     end = float(eq[-1]) if len(eq) else start
@@ -114,8 +126,6 @@ def summary(res: Result, trades: list[Trade]) -> dict[str, Any]:
     down = rets[rets < 0]
     dsd = float(math.sqrt(float((down**2).sum()) / len(rets))) if len(rets) and len(down) else 0.0
     mean = float(rets.mean()) if len(rets) else 0.0
-    wins = sum(1 for t in trades if t.pnl > 0)
-    fees = sum((f.fee for f in res.venue_fills), ZERO)
     total = end / start - 1.0
     return {
         "start": res.ts[0] if len(res.ts) else 0,
@@ -128,12 +138,12 @@ def summary(res: Result, trades: list[Trade]) -> dict[str, Any]:
         "sharpe": mean / sd * math.sqrt(per_year) if sd > 0 else float("nan"),
         "sortino": mean / dsd * math.sqrt(per_year) if dsd > 0 else float("nan"),
         "max_drawdown_pct": 100 * float(drawdown(eq).min()) if len(eq) else 0.0,
-        "trades": len(trades),
-        "win_rate_pct": 100 * wins / len(trades) if trades else float("nan"),
+        "trades": n_trades,
+        "win_rate_pct": 100 * wins / n_trades if n_trades else float("nan"),
         "exposure_pct": 100 * float(res.exposed.mean()) if len(eq) else 0.0,
         "fees": float(fees),
-        "intents": len(res.intents),
-        "fills": len(res.fills),
+        "intents": n_intents,
+        "fills": n_fills,
         "unexecuted_orders": res.unexecuted,
     }
 

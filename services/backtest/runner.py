@@ -42,17 +42,34 @@ ZERO = Decimal(0)
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class Stats:
+    """The figures of a compiled run's messages, computed from the kernel's integers (exact
+    Decimal for money) without building the messages: what `report.summary` needs of them."""
+
+    intents: int
+    fills: int
+    risk_events: int
+    fees: Decimal
+    trades: int
+    wins: int
+
+
 @dataclass
 class Result:
-    """Everything a run produced. `equity` is the account's (cash + positions at the close)."""
+    """Everything a run produced. `equity` is the account's (cash + positions at the close).
+
+    A compiled run (`fast_build.py`) builds its messages lazily: `intents`, `fills`,
+    `venue_fills` and `risk_events` are built on first access of any of them (then kept), and
+    `stats` holds their figures meanwhile."""
 
     ts: np.ndarray
     equity: np.ndarray
     exposed: np.ndarray
-    intents: list[IntentEnvelope] = field(default_factory=list)
-    fills: list[Fill] = field(default_factory=list)
-    venue_fills: list[VenueFill] = field(default_factory=list)
-    risk_events: list[RiskEvent] = field(default_factory=list)
+    _intents: list[IntentEnvelope] = field(default_factory=list, repr=False)
+    _fills: list[Fill] = field(default_factory=list, repr=False)
+    _venue_fills: list[VenueFill] = field(default_factory=list, repr=False)
+    _risk_events: list[RiskEvent] = field(default_factory=list, repr=False)
     #: intents and orders decided after the last bar (no later price to execute them at)
     unexecuted: int = 0
     bars: int = 0
@@ -64,6 +81,40 @@ class Result:
     exact_steps: int = 0
     #: the fast run was built from the compiled trade sequence (`fast_build.py`)
     compiled: bool = False
+    #: the messages' figures, known without building them (compiled runs)
+    stats: Stats | None = None
+    #: builds the messages into the lists (once, on first access); None when they are built
+    pending: Callable[[Result], None] | None = field(default=None, repr=False, compare=False)
+
+    def _built(self) -> None:
+        build, self.pending = self.pending, None
+        if build is not None:
+            with paused_gc():  # as the run itself (`paused_gc`): no cycles among the messages
+                build(self)
+
+    @property
+    def materialized(self) -> bool:
+        return self.pending is None
+
+    @property
+    def intents(self) -> list[IntentEnvelope]:
+        self._built()
+        return self._intents
+
+    @property
+    def fills(self) -> list[Fill]:
+        self._built()
+        return self._fills
+
+    @property
+    def venue_fills(self) -> list[VenueFill]:
+        self._built()
+        return self._venue_fills
+
+    @property
+    def risk_events(self) -> list[RiskEvent]:
+        self._built()
+        return self._risk_events
 
 
 Input = IntentEnvelope | VenueOrder | VenueFill

@@ -3,8 +3,10 @@ the same intents, fills, venue fills, risk events, cash, equity (bit for bit) an
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -14,10 +16,19 @@ from services.backtest.config import BacktestConfig, StrategySpec
 from services.backtest.data import Bars, synthetic
 from services.backtest.fast import FastRun
 from services.backtest.fast_build import build
+from services.backtest.report import round_trips, summary
 from services.backtest.runner import Backtest
 from services.backtest.venue import CostModel
 from tests.unit.backtest.test_fast import assert_same, walk
 from tests.unit.backtest.test_fast_events import gapped
+
+
+def same_figures(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal summaries (NaN equal to NaN)."""
+    nan = [k for k, v in a.items() if isinstance(v, float) and math.isnan(v)]
+    return nan == [k for k, v in b.items() if isinstance(v, float) and math.isnan(v)] and {
+        k: v for k, v in a.items() if k not in nan
+    } == {k: v for k, v in b.items() if k not in nan}
 
 
 def check(cfg: BacktestConfig, bars: Bars) -> bool:
@@ -26,8 +37,15 @@ def check(cfg: BacktestConfig, bars: Bars) -> bool:
     if t is None or not t.covered:
         return False
     built = build(run, t)
+    assert not built.materialized
+    lazy = summary(built)  # from the kernel's integers: no messages built
+    assert not built.materialized
     general = Backtest(replace(cfg, fast=False), [bars]).run()
     assert_same(built, general)
+    assert built.materialized
+    assert same_figures(lazy, summary(built, round_trips(built.fills)))
+    assert same_figures(lazy, summary(general, round_trips(general.fills)))
+    assert built.stats is not None and built.stats.risk_events == len(built.risk_events)
     # beyond `==`: the same JSON on the wire and the same fields set (built without validation)
     mine = [*built.intents, *built.fills, *built.risk_events]
     theirs = [*general.intents, *general.fills, *general.risk_events]
