@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from proto import Bracket, Candle, Fill, OrderStyle, Quote, Tick
+from proto import Bracket, Candle, Fill, OrderStyle, Quote, Tick, interval_ns
 
 API_VERSION = 1
 
@@ -29,6 +29,12 @@ class StrategyParams(BaseModel):
     interval: str = "1m"
     #: order size in base units (strategies may size in dollars instead; see their params)
     size: Decimal = Decimal("0.01")
+
+    @field_validator("interval")
+    @classmethod
+    def _known_interval(cls, value: str) -> str:
+        interval_ns(value)  # an unknown interval fails the params, naming the known ones
+        return value
 
 
 P = TypeVar("P", bound=StrategyParams)

@@ -37,7 +37,6 @@ class BbMeanReversion(Strategy[BbMeanReversionParams]):
 
     def __init__(self, params: BbMeanReversionParams, symbol: str) -> None:
         super().__init__(params, symbol)
-        interval_ns(params.interval)  # a bad interval fails here, naming it
         self.reset()
 
     def reset(self) -> None:

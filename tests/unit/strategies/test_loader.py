@@ -129,3 +129,13 @@ def test_every_strategy_of_the_sources_is_builtin() -> None:
     for name, cls in BUILTIN.items():
         assert cls.name == name
         assert load_strategy_class(name) is cls
+
+
+@pytest.mark.parametrize(
+    "name", sorted(__import__("services.signals.strategies", fromlist=["BUILTIN"]).BUILTIN)
+)
+def test_every_strategy_refuses_an_unknown_interval(name: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown interval '7x'"):
+        BUILTIN[name].Params.model_validate({"interval": "7x"})
