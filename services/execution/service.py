@@ -12,6 +12,12 @@ waited in their queues) and each batch is handled under one lock, in rounds:
      (cancels, then new orders marked SUBMITTED and sent, then lookups; see `venue_calls`);
      their answers are fed back to the book, which gives the next round (step 2 again);
   4. only when no round is left is the batch acked.
+Group commit: a decision that calls nothing at the venue and did not come from an acked input
+(the venue's answers and events, ticks) is not stored on its own: it waits in `pending` and rides
+with the next store, which the next input makes or, if none comes first, a flush queued behind
+the lock. A crash before that store loses nothing the next start does not rebuild: the venue's
+fills are replayed from the stored watermark and orders whose answer was not stored are looked
+up by id, exactly as after a crash during a venue call.
 A crash anywhere re-delivers the unacked inputs; the restored book recognizes what it already did
 (intent ids, venue fill ids, client order ids) and the stored outbox is re-published on start: no
 duplicate order, no lost fill, no lost message. If a store or publish fails the in-memory book is
@@ -87,6 +93,9 @@ class Execution:
         self.now = stored.now if stored.now is not None else now_ns()
         #: venue time of the newest venue fill applied; replays start here (less a slack)
         self.fills_since = stored.fills_since
+        #: decided and applied to the book, not stored yet (see "group commit" above)
+        self.pending = Decision()
+        self._flusher: asyncio.Task[None] | None = None
         self.dead = False
         self.closed = False
         self.kill_applied: tuple[bool, bool] | None = None
@@ -97,31 +106,61 @@ class Execution:
 
     # -- the one path every decision takes ---------------------------------------------------
 
-    async def act(self, first: Decision) -> None:
+    async def act(self, first: Decision, *, durable: bool = True) -> None:
         """Store, publish, call the venue, feed answers back; until nothing is left to do.
 
-        One round per decision: ONE store of the snapshot with its outbox; then, at the same
-        time, the outbox published (all acks awaited) and the venue calls of the round (cancels
-        first, then submits, then lookups, concurrent where independent); the answers are applied
-        to the book in request order and what the book decided from them is the next round's
-        decision. The next store (which replaces the stored outbox) waits for the publish acks,
-        so a crash at any point leaves the unpublished outbox stored for the next start."""
+        One round per decision: ONE store of the snapshot with its outbox (and whatever was
+        pending); then, at the same time, the outbox published (all acks awaited) and the venue
+        calls of the round (cancels first, then submits, then lookups, concurrent where
+        independent); the answers are applied to the book in request order and what the book
+        decided from them is the next round's decision. The next store (which replaces the
+        stored outbox) waits for the publish acks, so a crash at any point leaves the unpublished
+        outbox stored for the next start. `durable`: `first` comes from an input that is acked
+        after this returns, so it is stored even if it calls nothing; a decision that calls
+        nothing otherwise joins `pending` (group commit)."""
         if self.dead:
             raise Halted("execution state is no longer stored; restarting")
         try:
-            d = first
-            while not d.empty:
+            d, store = first, durable and not (first.empty and self.pending.empty)
+            while store or d.has_calls:
+                if not self.pending.empty:  # older outputs first, in the same store
+                    merged, self.pending = self.pending, Decision()
+                    merged.merge(d)
+                    d = merged
                 outbox = await self.commit(d)
                 published = asyncio.ensure_future(self.after_store(outbox))
                 try:
                     d = await self.venue_round(d)
                 finally:
                     await published
+                store = False
+            if not d.empty:
+                self.pending.merge(d)
+                self._queue_flush()
         except Exception:
             self.dead = True
             self.rt.stopping.set()
             log.exception("execution state could not be stored or published; stopping to restart")
             raise
+
+    def _queue_flush(self) -> None:
+        """Store `pending` once the inputs already waiting for the lock had their turn (they
+        take it along in their own store if they make one)."""
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="execution-flush")
+
+    async def _flush(self) -> None:
+        try:
+            async with self.lock:
+                if not self.halted:
+                    await self.flush()
+        except Exception as exc:  # act() marked the instance dead and asked for a restart
+            log.error("pending decisions could not be stored", error=str(exc))
+
+    async def flush(self) -> None:
+        """Store what is pending now (the caller holds the lock)."""
+        if not self.pending.empty:
+            await self.act(Decision())
 
     async def commit(self, d: Decision) -> list[Outgoing]:
         """Store the book with the decision's outbox; return the outbox (to publish)."""
@@ -196,7 +235,7 @@ class Execution:
                 if 0 < t.bid <= t.ask:
                     self.now = max(self.now, t.ts_event)
                     batch.append((t.symbol, t.bid, t.ask, self.now))
-            await self.act(self.book.on_ticks(batch))
+            await self.act(self.book.on_ticks(batch), durable=False)
 
     async def on_venue_events(self, events: Sequence[VenueOrder | VenueFill]) -> None:
         """Venue events in arrival order, each applied to the book; one round for all of them."""
@@ -213,7 +252,7 @@ class Execution:
                     d.merge(self.apply_fill(ev))
                 else:
                     d.merge(self.book.on_order_update(ev, self.now))
-            await self.act(d)
+            await self.act(d, durable=False)
 
     async def on_clock(self) -> None:
         if self.halted:

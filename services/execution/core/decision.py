@@ -47,6 +47,11 @@ class Decision:
             or self.risk_events
         )
 
+    @property
+    def has_calls(self) -> bool:
+        """Whether the shell must call the venue for it (and so store it first)."""
+        return bool(self.submit or self.cancel or self.lookup)
+
     def merge(self, other: Decision) -> None:
         """Append `other`'s outputs (the shell batches replayed fills into one decision)."""
         self.fills += other.fills

@@ -116,11 +116,39 @@ async def test_a_batch_is_stored_once_before_its_orders_go_out_concurrently() ->
     sent = [n.request.client_order_id for n in d.submit]
     assert sorted(venue.submitted) == sorted(sent) and len(sent) == 12
     assert 1 < venue.most_in_flight <= 4
-    # round 1: the new orders (state NEW); round 2: SUBMITTED and the venue's ACKED
-    assert len(store.saved) == 2
+    # round 1: the new orders (state NEW), stored before any call; the answers (SUBMITTED and
+    # the venue's ACKED) call nothing: they wait for the next store (group commit) ...
+    assert len(store.saved) == 1
     first = {o["client_order_id"]: o["status"] for o in store.saved[0].book["orders"]}  # type: ignore[index]
     assert first == dict.fromkeys(sent, "new")
     assert all(b.open_orders(T0)[i].status is OrderStatus.ACKED for i in range(12))
+    assert {u.status for u in ex.pending.order_updates} == {OrderStatus.SUBMITTED, OrderStatus.ACKED}
+    # ... which the flush queued behind the lock makes when no input came first
+    assert ex._flusher is not None
+    await asyncio.wait_for(ex._flusher, 5)
+    assert len(store.saved) == 2 and ex.pending.empty
+    second = {o["client_order_id"]: o["status"] for o in store.saved[1].book["orders"]}  # type: ignore[index]
+    assert second == dict.fromkeys(sent, "acked")
+    published = ex.bus.js.sent
+    assert sum(i.endswith(":acked:0") for i in published) == 12
+
+
+async def test_pending_outputs_ride_with_the_next_input_store_in_order() -> None:
+    b, venue = fresh_book(2), FakeVenue()
+    ex, store = shell(b, venue)
+    async with ex.lock:  # the flush waits behind this input, as behind any input in the queue
+        await ex.act(intents(b, 1))
+        assert len(store.saved) == 1 and not ex.pending.empty
+        waiting = len(ex.pending.order_updates)
+        d = b.on_intent(target("s1", "SYM1-USD", "1"), None, T0)
+        await ex.act(d)
+        # one store for both: the pending answers first, then the new intent's orders
+        assert len(store.saved) == 2
+        outbox = [o.msg_id for o in store.saved[1].outbox]
+        assert len(outbox) >= waiting + 1
+        assert all(":acked:" in i or ":submitted:" in i for i in outbox[:waiting])
+    await asyncio.wait_for(ex._flusher, 5)  # type: ignore[arg-type]
+    assert ex.pending.empty
 
 
 async def test_an_unknown_submit_outcome_is_looked_up_never_resent() -> None:
