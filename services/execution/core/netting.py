@@ -94,6 +94,10 @@ class Netting:
         self._day_base: dict[str, Decimal] = {}
         self._peak = ZERO
         self._ix = SlotIndex()  # sorted and per-symbol views of `_slots`
+        #: each slot's PnL at its symbol's mark, as of the last `pnl()`; symbols whose mark or
+        #: slots changed since are in `_pnl_stale` (a slot not in the cache is computed anew)
+        self._slot_pnl: dict[tuple[str, str], Decimal] = {}
+        self._pnl_stale: set[str] = set()
 
     def venue_position(self, symbol: str) -> Decimal:
         return self._venue_pos.get(symbol, ZERO)
@@ -232,10 +236,15 @@ class Netting:
             if not r.terminal:
                 open_orders += 1
         gross_other = ZERO
-        for sy in self._ix.symbols(self._slots, self._venue_pos):
-            mark = self._mark(sy)
-            if sy != symbol and mark is not None:
-                gross_other += abs(projected.get(sy, self.venue_position(sy))) * mark
+        mids, last_px, venue_pos = self._mids, self._last_px, self._venue_pos  # `_mark` inlined
+        for sy in self._ix.symbols(self._slots, venue_pos):
+            if sy == symbol:
+                continue
+            m = mids.get(sy)
+            mark = m[0] if m is not None else last_px.get(sy)
+            if mark is not None:
+                pos = projected.get(sy)
+                gross_other += abs(venue_pos.get(sy, ZERO) if pos is None else pos) * mark
         return RiskContext(
             now=now,
             strategy=strategy,
@@ -354,6 +363,7 @@ class Netting:
             self._book_fill(f, signed, now, out)
         self._venue_pos[fill.symbol] = self.venue_position(fill.symbol) + fill.qty * fill.side.sign
         self._last_px[fill.symbol] = fill.price
+        self._pnl_stale.add(fill.symbol)
         self._net_update(fill.symbol, now, out)
         if rec is not None:
             rec.filled_qty += fill.qty
@@ -472,6 +482,7 @@ class Netting:
 
     def _book_fill(self, fill: Fill, signed: Decimal, now: int, out: Decision) -> None:
         self._slot(fill.strategy, fill.symbol).apply_fill(signed, fill.price, fill.fee, now)
+        self._pnl_stale.add(fill.symbol)
         out.fills.append(fill)
         self._pos_update(fill.strategy, fill.symbol, now, out)
 

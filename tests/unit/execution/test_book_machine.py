@@ -249,6 +249,10 @@ class BookMachine(RuleBasedStateMachine):
             )
 
     @invariant()
+    def cached_pnl_is_the_fresh_pnl(self) -> None:
+        assert self.book.pnl() == self.book.pnl_fresh()
+
+    @invariant()
     def netting_orders_serve_plans(self) -> None:
         for u in self.book.open_orders(self.now):
             assert u.owner in (NET, "C")
