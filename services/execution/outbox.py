@@ -17,12 +17,21 @@ ACK_TIMEOUT_S = 10.0
 
 
 def outgoing(d: Decision) -> list[Outgoing]:
-    """Fills, order updates, positions and risk events of `d`, with ids stable across retries."""
+    """Fills, order updates, positions and risk events of `d`, with ids stable across retries.
+
+    Order updates and positions are states, read as the newest one: of several for the same
+    order (or the same strategy and symbol) in one decision, only the last is published."""
     out = [Outgoing(exec_fill(f.strategy), f.fill_id, f.to_bytes()) for f in d.fills]
-    for u in d.order_updates:
+    newest_order = {u.client_order_id: i for i, u in enumerate(d.order_updates)}
+    for i, u in enumerate(d.order_updates):
+        if newest_order[u.client_order_id] != i:
+            continue
         msg_id = f"{u.client_order_id}:{u.status.value}:{u.filled_qty}"
         out.append(Outgoing(exec_order(u.owner), msg_id, u.to_bytes()))
-    for p in d.positions:
+    newest_pos = {(p.strategy, p.symbol): i for i, p in enumerate(d.positions)}
+    for i, p in enumerate(d.positions):
+        if newest_pos[(p.strategy, p.symbol)] != i:
+            continue
         msg_id = f"{p.strategy}:{p.symbol}:{p.ts_event}:{p.qty}:{p.target}"
         out.append(Outgoing(exec_position(p.strategy, p.symbol), msg_id, p.to_bytes()))
     for e in d.risk_events:

@@ -9,7 +9,7 @@ sequence as if the calls had been made one by one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 
 import structlog
@@ -28,7 +28,7 @@ Answer = VenueOrder | OrderNotFound | None
 class VenueCalls:
     def __init__(self, book: NettingBook, trading: TradingClient, metrics: Metrics, concurrency: int) -> None:
         self.book, self.trading, self.metrics = book, trading, metrics
-        self.slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
         #: loop time each order was sent (for the order-to-fill histogram)
         self.sent_at: dict[str, float] = {}
 
@@ -65,12 +65,32 @@ class VenueCalls:
             out.merge(self._apply(cid, res, now))
         return out
 
-    async def _calls(self, calls: Iterable[Awaitable[Answer]]) -> list[Answer]:
-        async def one(call: Awaitable[Answer]) -> Answer:
-            async with self.slots:
-                return await call
+    async def _lanes(self, jobs: Sequence[Callable[[], Awaitable[None]]]) -> None:
+        """Run `jobs` with at most `concurrency` at a time: that many lanes, each taking the next
+        job when its last one is done (no semaphore queue to walk on every acquire)."""
+        if len(jobs) == 1:
+            await jobs[0]()
+            return
+        it = iter(jobs)
 
-        return list(await asyncio.gather(*(one(c) for c in calls)))
+        async def lane() -> None:
+            for job in it:
+                await job()
+
+        await asyncio.gather(*(lane() for _ in range(min(self.concurrency, len(jobs)))))
+
+    async def _calls(self, calls: Iterable[Awaitable[Answer]]) -> list[Answer]:
+        pending = list(calls)
+        answers: list[Answer] = [None] * len(pending)
+
+        def job(i: int) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                answers[i] = await pending[i]
+
+            return run
+
+        await self._lanes([job(i) for i in range(len(pending))])
+        return answers
 
     async def _send_all(self, reqs: Sequence[OrderRequest], now: int) -> list[Answer]:
         """Submit `reqs`: symbols in parallel, but one symbol's orders one after the other, in
@@ -80,12 +100,14 @@ class VenueCalls:
             by_symbol.setdefault(r.symbol, []).append(i)
         answers: list[Answer] = [None] * len(reqs)
 
-        async def in_turn(idx: list[int]) -> None:
-            for i in idx:
-                async with self.slots:
+        def in_turn(idx: list[int]) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                for i in idx:
                     answers[i] = await self._submit(reqs[i], now)
 
-        await asyncio.gather(*(in_turn(idx) for idx in by_symbol.values()))
+            return run
+
+        await self._lanes([in_turn(idx) for idx in by_symbol.values()])
         return answers
 
     def _apply(self, cid: str, res: Answer, now: int) -> Decision:
