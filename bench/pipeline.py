@@ -58,7 +58,8 @@ def start_chain(procs: Any, kind: str, nats_url: str, venue: str, n_symbols: int
     common = {"NATS_URL": nats_url, "TRADEBUS_LOG_LEVEL": "WARNING", "TRADEBUS_LOG_JSON": "true"}
     run(
         "execution",
-        {**common, **RISK, "TRADEBUS_EXECUTION_VENUE_URL": venue},
+        # up to 1,000 intents a round, as the baseline relay fetches (the default is 100)
+        {**common, **RISK, "TRADEBUS_EXECUTION_VENUE_URL": venue, "TRADEBUS_EXECUTION_BATCH_MAX": "1000"},
     )
     run(
         "marketdata",

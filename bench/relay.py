@@ -1,10 +1,11 @@
 """The bare baseline: the pipeline's topology with no work in between.
 
 Three processes and the same hops as the platform: `md` reads the venue's WebSocket and publishes
-each frame on core NATS; `sig` republishes it on JetStream (awaiting the ack, as signals does);
-`exec` pulls from a durable consumer, sends one order per message to the venue over a bare
-keep-alive HTTP/1.1 connection, then acks. The only work is `exec` reading the symbol and tick number it must
-put in the order.
+each frame on core NATS; `sig` republishes it on JetStream (every ack awaited, as signals does,
+several in flight); `exec` pulls from a durable consumer (up to 1,000 messages a fetch, as
+execution's batch_max in the bench), sends one order per symbol of each fetched batch to the venue over bare
+keep-alive HTTP/1.1 connections (16 at once, as execution's venue_concurrency), then acks. The
+only work is `exec` reading the symbol and tick number it must put in the order.
 
     python -m bench.relay md|sig|exec --nats URL --venue URL
     python -m bench.relay count --nats URL --subject SUBJECT   (a bare subscriber that counts)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from typing import Any
 from urllib.parse import urlsplit
 
 import nats
@@ -28,6 +30,10 @@ TICKS = "bench.tick"
 INTENTS = "bench.intent"
 STREAM = "BENCHRELAY"
 COUNT = "bench.count"
+#: messages per fetch (execution's `batch_max` in the platform runs)
+BATCH = 1000
+#: connections orders go out on at once (execution's `venue_concurrency`)
+LANES = 16
 
 
 async def md(nc: NatsClient, venue: str) -> None:
@@ -39,13 +45,20 @@ async def md(nc: NatsClient, venue: str) -> None:
 
 
 async def sig(nc: NatsClient) -> None:
+    """Republish on JetStream without waiting for each ack in turn (as signals publishes per
+    symbol concurrently); every ack is still awaited, and a refused one stops the relay."""
     js = nc.jetstream()
+    acks: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
 
     async def on_msg(msg: Msg) -> None:
-        await js.publish(INTENTS, msg.data)
+        acks.put_nowait(await js.publish_async(INTENTS, msg.data))
+
+    async def check_acks() -> None:
+        while True:
+            await (await acks.get())
 
     await nc.subscribe(TICKS, cb=on_msg)
-    await asyncio.Event().wait()
+    await check_acks()
 
 
 class RawHttp:
@@ -81,26 +94,42 @@ class RawHttp:
 
 async def exec_(nc: NatsClient, venue: str) -> None:
     js = nc.jetstream()
-    config = js_api.ConsumerConfig(durable_name="relay", ack_policy=js_api.AckPolicy.EXPLICIT)
+    config = js_api.ConsumerConfig(
+        durable_name="relay", ack_policy=js_api.AckPolicy.EXPLICIT, max_ack_pending=BATCH * 10
+    )
     sub = await js.pull_subscribe(INTENTS, durable="relay", stream=STREAM, config=config)
     sent: dict[str, int] = {}
     n = 0
-    http = await RawHttp.open(venue)
+    pool = [await RawHttp.open(venue) for _ in range(LANES)]
     while True:
         try:
-            msgs = await sub.fetch(100, timeout=1.0)
+            msgs = await sub.fetch(BATCH, timeout=1.0)
         except (TimeoutError, NatsTimeoutError):
             continue
+        # one order per symbol per fetched batch, for all its ticks so far (execution nets the
+        # targets of a batch the same way: an order per symbol, not per intent)
+        newest: dict[str, int] = {}
         for m in msgs:
             tick = json.loads(m.data)
             symbol, seq = tick["symbol"], int(tick["last_qty"])
+            newest[symbol] = max(seq, newest.get(symbol, 0))
+        orders: list[bytes] = []
+        for symbol, seq in newest.items():
             delta = seq - sent.get(symbol, 0)
             if delta > 0:
                 n += 1
                 body = {"client_order_id": f"r{n}", "symbol": symbol, "side": "buy",
                         "type": "market", "qty": str(delta), "price": None}  # fmt: skip
-                await http.post("/api/v1/orders", json.dumps(body).encode())
+                orders.append(json.dumps(body).encode())
                 sent[symbol] = seq
+
+        async def lane(http: RawHttp, mine: list[bytes]) -> None:
+            for body in mine:
+                await http.post("/api/v1/orders", body)
+
+        # the orders of a batch over `LANES` connections at once (execution's venue_concurrency)
+        await asyncio.gather(*(lane(h, orders[i :: len(pool)]) for i, h in enumerate(pool)))
+        for m in msgs:
             await m.ack()
 
 
