@@ -215,14 +215,11 @@ class Execution:
         if self.halted:  # not acked: the next owner gets them
             raise Halted("execution is stopping; the intents are left for the next owner")
         async with self.lock:
-            d = Decision()
             for env in envs:
-                intent = env.intent
-                if intent.dry_run:
-                    self.metrics.dry_run.labels(intent.strategy).inc()
-                # the book keeps its own mids from ticks (with their age for the freshness check)
-                d.merge(self.book.on_intent(intent, None, self.now))
-            await self.act(d)
+                if env.intent.dry_run:
+                    self.metrics.dry_run.labels(env.intent.strategy).inc()
+            # netted as one batch; the book keeps its own mids from ticks (with their age)
+            await self.act(self.book.on_intents([(env.intent, None) for env in envs], self.now))
 
     async def on_ticks(self, ticks: Sequence[Tick]) -> None:
         """Ticks in arrival order, as one input of the book (brackets on each tick, timers and

@@ -79,29 +79,53 @@ class NettingBook(Netting):
     # ----------------------------------------------------------------- intents
     def on_intent(self, intent: TargetPosition | Quotes, mid: Decimal | None, now: int) -> Decision:
         out = Decision()
+        if self._take_intent(intent, mid, now, out):
+            self._replan(intent.symbol, now, out)
+        return out
+
+    def on_intents(
+        self, intents: Sequence[tuple[TargetPosition | Quotes, Decimal | None]], now: int
+    ) -> Decision:
+        """A batch of intents (with their mids, or None) in stream order, netted as one: every
+        target of the batch is set first, then each symbol whose targets changed is planned
+        once (in the order the batch first touched it). So a burst of targets for a symbol
+        becomes one order for the net change, and opposite targets in one batch cross before
+        anything is sent. Quotes are applied where they stand, as in `on_intent`."""
+        out = Decision()
+        touched: dict[str, None] = {}
+        for intent, mid in intents:
+            if self._take_intent(intent, mid, now, out):
+                touched[intent.symbol] = None
+        for sy in touched:
+            self._replan(sy, now, out)
+        return out
+
+    def _take_intent(
+        self, intent: TargetPosition | Quotes, mid: Decimal | None, now: int, out: Decision
+    ) -> bool:
+        """Check and apply one intent; True if a target changed (its symbol needs a plan)."""
         st, sy = intent.strategy, intent.symbol
         if mid is not None:
             self._mids[sy] = (mid, now)
             self._pnl_stale.add(sy)
         if intent.intent_id in self._seen_intents:
             self._event(out, RiskKind.DUPLICATE_INTENT, f"intent {intent.intent_id} seen", now, st, sy)
-            return out
+            return False
         self._remember(self._seen_intents, intent.intent_id)
         self._fresh_intents.append(intent.intent_id)
         problem = self._intent_problem(intent)
         if problem is not None:
             self._event(out, problem[0], problem[1], now, st, sy)
-            return out
+            return False
         if isinstance(intent, Quotes):
             self._apply_quotes(intent, now, out)
-            return out
+            return False
         slot = self._slot(st, sy)
         slot.target = intent.qty
         slot.bracket = intent.bracket if intent.qty != 0 else None
         slot.style = intent.style
         self._pos_update(st, sy, now, out)
-        self._replan(sy, now, out)
-        return out
+        return True
 
     def _intent_problem(self, intent: TargetPosition | Quotes) -> tuple[RiskKind, str] | None:
         if intent.dry_run:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from proto import Bracket, Liquidity, OrderStatus, OrderStyle, OrderType, RiskEvent, Side
-from services.execution.core import NET, UNATTRIBUTED, NettingBook, NewOrder, RiskKind
+from services.execution.core import NET, UNATTRIBUTED, Decision, NettingBook, NewOrder, RiskKind
 from tests.unit.execution.factory import NS, T0, book, limits, quotes, target, vfill, vorder
 from tradebus.venues.base import Instrument, OrderRequest, VenueOrder
 
@@ -44,6 +44,37 @@ def test_two_strategies_cross_internally_at_mid_and_trade_only_the_rest() -> Non
     assert b.position("B", "BTC") == D("-0.4")
     assert b.venue_position("BTC") == D("0.6")
     assert b.snapshot()["slots"][0][2]["avg_price"] == str((D("0.4") * 100 + D("0.6") * 101) / 1)
+
+
+def test_a_batch_of_intents_is_netted_as_one_one_order_per_symbol() -> None:
+    seq, batched = book(), book()
+    for b in (seq, batched):
+        b.on_tick("BTC", 99, 101, T0)
+        b.on_tick("ETH", 9, 11, T0)
+    burst = [
+        target("A", "BTC", "1"),
+        target("A", "BTC", "2"),
+        target("B", "ETH", "5"),
+        target("A", "BTC", "3"),
+        target("C", "ETH", "-2"),
+    ]
+    one_by_one = Decision()
+    for t in burst:
+        one_by_one.merge(seq.on_intent(t, None, T0))
+    d = batched.on_intents([(t, None) for t in burst], T0)
+    # one by one: an order per change; as a batch: one netting order per symbol, in first-touch
+    # order, for the net change, after B and C crossed in ETH
+    assert len(one_by_one.submit) == 4
+    assert [(n.request.symbol, n.request.side, n.request.qty) for n in d.submit] == [
+        ("BTC", Side.BUY, D(3)),
+        ("ETH", Side.BUY, D(3)),
+    ]
+    assert [(f.strategy, f.qty) for f in d.fills] == [("B", D(2)), ("C", D(2))]
+    # the targets are the same either way; every intent is remembered (a repeat is refused)
+    for st, sy in (("A", "BTC"), ("B", "ETH"), ("C", "ETH")):
+        assert batched.target(st, sy) == seq.target(st, sy)
+    again = batched.on_intents([(burst[0], None)], T0)
+    assert kinds(again.risk_events) == ["duplicate_intent"] and not again.submit
 
 
 def test_opposite_wish_while_an_order_is_open_cancels_it_then_crosses() -> None:

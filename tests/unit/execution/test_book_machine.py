@@ -139,6 +139,29 @@ class BookMachine(RuleBasedStateMachine):
         )  # fmt: skip
         self.apply(self.book.on_intent(t, self.mids[symbol], self.now))
 
+    @rule(
+        batch=st.lists(
+            st.tuples(st.sampled_from(STRATEGIES), st.sampled_from(SYMBOLS), st.integers(-20, 20)),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    def intents(self, batch: list[tuple[str, str, int]]) -> None:
+        """One fetch of intents, netted as one batch (the shell's path)."""
+        self.now += NS
+        ts = [
+            TargetPosition(
+                intent_id=self.next_id(),
+                strategy=strategy,
+                venue="sim",
+                symbol=symbol,
+                qty=tenths * TENTH,
+                ts_event=self.now,
+            )
+            for strategy, symbol, tenths in batch
+        ]
+        self.apply(self.book.on_intents([(t, self.mids[t.symbol]) for t in ts], self.now))
+
     @rule(symbol=st.sampled_from(SYMBOLS), bid=st.booleans(), ask=st.booleans(), q=st.integers(1, 5))
     def quote(self, symbol: str, bid: bool, ask: bool, q: int) -> None:
         self.now += NS
