@@ -318,22 +318,36 @@ class Bus:
         batch: int,
         handle: Callable[[list[Msg]], Awaitable[None]],
     ) -> asyncio.Task[None]:
-        async def loop() -> None:
-            while not self._closing.is_set():
-                try:
-                    msgs = await sub.fetch(batch, timeout=1.0)
-                except (TimeoutError, NatsTimeoutError):
-                    await self._record_lag(sub, durable)
-                    continue
-                except Exception as exc:  # connection trouble: back off, the client reconnects
-                    if self._closing.is_set():
-                        return
+        async def fetch() -> list[Msg]:
+            try:
+                return await sub.fetch(batch, timeout=1.0)
+            except (TimeoutError, NatsTimeoutError):
+                await self._record_lag(sub, durable)
+            except Exception as exc:  # connection trouble: back off, the client reconnects
+                if not self._closing.is_set():
                     log.warning("fetch failed", consumer=durable, error=str(exc))
                     await asyncio.sleep(0.5)
-                    continue
-                if msgs:
-                    self._lag_from(msgs[-1], durable)
-                await handle(msgs)
+            return []
+
+        async def loop() -> None:
+            """The next batch is fetched while this one is handled (one fetch ahead at most,
+            handled strictly in turn), so no fetch round trip waits between two batches."""
+            ahead = asyncio.create_task(fetch())
+            try:
+                while not self._closing.is_set():
+                    msgs = await ahead
+                    if self._closing.is_set():
+                        await _give_back(msgs)
+                        return
+                    ahead = asyncio.create_task(fetch())
+                    if msgs:
+                        self._lag_from(msgs[-1], durable)
+                        await handle(msgs)
+            finally:
+                if not ahead.done():
+                    ahead.cancel()
+                elif not ahead.cancelled() and ahead.exception() is None:
+                    await _give_back(ahead.result())
 
         task = asyncio.create_task(loop(), name=f"consume:{durable}")
         self._tasks.append(task)
@@ -507,6 +521,16 @@ class Bus:
             except Exception as exc:
                 log.warning("drain failed", error=str(exc))
                 await self.nc.close()
+
+
+async def _give_back(msgs: list[Msg]) -> None:
+    """Messages fetched but not handled (the consumer is stopping): redeliver them now, not
+    after the ack wait."""
+    for m in msgs:
+        try:
+            await m.nak()
+        except Exception as exc:  # the ack wait redelivers it anyway
+            log.debug("nak failed", error=str(exc))
 
 
 def now_ns() -> int:
