@@ -18,7 +18,10 @@ to the general path's.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections import deque
+from collections.abc import Iterable
+from decimal import ROUND_HALF_EVEN, Decimal, getcontext
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -30,7 +33,7 @@ from proto.trading import Fill, IntentEnvelope, Liquidity, RiskEvent, TargetPosi
 from services.backtest import fast_events as fe
 from services.backtest.runner import Stats
 from services.execution.core.risk import RiskKind
-from services.signals.strategies.pricing import dec_price
+from services.signals.strategies.pricing import PRICE_PLACES, dec_price
 from tradebus.venues.base import VenueFill
 from tradebus.venues.sim.accounts import fee_of
 
@@ -77,16 +80,51 @@ _set_extra = _slots["__pydantic_extra__"].__set__
 _set_private = _slots["__pydantic_private__"].__set__
 
 
-def _model(cls: type[M], fields: dict[str, Any], fields_set: set[str]) -> M:
-    """`cls(**fields)` without validation, for values validation would return unchanged (as
-    `services.execution.core.messages.built`, through the slots' descriptors): `fields` in field
-    order with `schema_version` first; `fields_set` what the live code passes explicitly."""
-    obj = _new(cls)
-    _set_dict(obj, fields)
-    _set_fields(obj, fields_set.copy())
-    _set_extra(obj, None)
-    _set_private(obj, None)
-    return obj
+def _drain(it: Iterable[object]) -> None:
+    deque(it, maxlen=0)
+
+
+def _models(cls: type[M], dicts: list[dict[str, Any]], fields_set: set[str]) -> list[M]:
+    """`cls(**d)` for each of `dicts` without validation, for values validation would return
+    unchanged (as `services.execution.core.messages.built`, through the slots' descriptors):
+    each `d` in field order with `schema_version` first; `fields_set` what the live code passes
+    explicitly, one copy of it shared by the objects (a set of 10 names costs ~0.7 us to copy;
+    the messages are frozen, so pydantic never adds to it in place: `model_copy` copies it). In
+    bulk: the slots set by `map`, no Python call per object."""
+    n = len(dicts)
+    objs: list[M] = list(map(_new, repeat(cls, n)))
+    _drain(map(_set_dict, objs, dicts))
+    _drain(map(_set_fields, objs, repeat(set(fields_set), n)))
+    _drain(map(_set_extra, objs, repeat(None, n)))
+    _drain(map(_set_private, objs, repeat(None, n)))
+    return objs
+
+
+def _prices(xs: list[float]) -> list[Decimal]:
+    """`dec_price` of each of `xs`, the same Decimals (digits and exponent), most without a
+    float repr: `dec_price(x)` rounds repr(x), which is within half an ulp of x, to 8 places
+    (half-even); where x * 1e8 is farther than (an ulp of x) * 1e8 + an ulp of the product from
+    a half-integer, repr(x) * 1e8 and x * 1e8 round to the same integer k, and the price is k
+    scaled by 1e-8. The others (and any x `dec_price` refuses, which raises its error) go
+    through `dec_price` itself."""
+    a = np.asarray(xs, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = a * 10.0**PRICE_PLACES
+        lo = np.floor(y)
+        frac = y - lo
+        safe = (
+            np.isfinite(a)
+            & (a > 0)
+            & (y < 2.0**52)
+            & (np.abs(frac - 0.5) > np.spacing(a) * 10.0**PRICE_PLACES + np.spacing(y))
+        )
+    if getcontext().rounding != ROUND_HALF_EVEN:  # `quantize` rounds by the context
+        safe[:] = False
+    ks = np.where(safe, lo + (frac > 0.5), 0.0).astype(np.int64).tolist()
+    out = list(map(Decimal.scaleb, map(Decimal, ks), repeat(-PRICE_PLACES)))
+    for i in np.flatnonzero(~safe).tolist():
+        out[i] = dec_price(xs[i])
+    return out
 
 
 def build(run: FastRun, t: fe.Trades) -> Result:
@@ -172,7 +210,7 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     res.stats = Stats(
         intents=len(rows), fills=nf, risk_events=risk, fees=fees_total, trades=trades, wins=wins
     )
-    res.pending = lambda r: messages(run, rows, fills, qtys, prices, fees, r)
+    res.pending = lambda r: messages(run, rows, t.fills, qtys, prices, fees, r)
     bt.accepting = False
     bt.now = run.ts[n - 1] + run.iv
     # timestamps are strictly increasing on the fast path (`eligible`): `np.unique` is a copy
@@ -182,14 +220,15 @@ def build(run: FastRun, t: fe.Trades) -> Result:
 def messages(
     run: FastRun,
     rows: list[list[int]],
-    fills: list[list[int]],
+    fills: np.ndarray,
     qtys: list[Decimal],
     prices: list[Decimal],
     fees: list[Decimal],
     res: Result,
 ) -> None:
     """The run's intents, fills, venue fills and risk events into `res`'s lists, as the live
-    objects make them (`qtys`, `prices`, `fees` of each fill from `build`)."""
+    objects make them (`qtys`, `prices`, `fees` of each fill from `build`). Built column by
+    column: each value computed as the live code does, the objects set in bulk (`_models`)."""
     cfg = run.bt.cfg
     sym, host = run.sym, run.host
     name, venue, dry = host.name, cfg.venue, host.dry_run
@@ -199,96 +238,100 @@ def messages(
     sizes = {1: size * 1, -1: size * -1, 0: Decimal(0)}
     mult, ratio = p.atr_multiplier, p.tp_sl_ratio
     ts, iv = run.ts, run.iv
-    atr, bid, ask = run.atr, run.bid, run.ask
-    at = (0, iv // 3, 2 * iv // 3, iv - 1)
     style = OrderStyle()
-    brackets: list[Bracket | None] = []
-    intents = res._intents
-    for i, _, why, pos in rows:
-        if why == fe.EXIT:
-            qty, reason, br = sizes[0], EXIT_REASONS[pos], None
-        else:
-            sd = 1 if why == fe.LONG else -1
-            entry = float(ask[i] if sd > 0 else bid[i])  # the engine's quote of the close
-            sl_d = float(atr[i]) * mult
+    # -- intents: the entries' brackets (`pricing.bracket(sd, entry, tp_distance=tp_d,
+    # sl_distance=sl_d)`, unvalidated), from the engine's quote of the close and the ATR
+    entries = [k for k, row in enumerate(rows) if row[2] != fe.EXIT]
+    tps: list[float] = []
+    sls: list[float] = []
+    if entries:
+        idx = [rows[k][0] for k in entries]
+        # the engine's quotes and the ATR at those bars, as Python floats (`float(ask[i])`)
+        asks, bids, atrs = run.ask[idx].tolist(), run.bid[idx].tolist(), run.atr[idx].tolist()
+        for k, ask, bid, atr in zip(entries, asks, bids, atrs, strict=True):
+            sd = 1 if rows[k][2] == fe.LONG else -1
+            entry = ask if sd > 0 else bid
+            sl_d = atr * mult
             tp_d = sl_d * ratio
-            # `pricing.bracket(sd, entry, tp_distance=tp_d, sl_distance=sl_d)`, unvalidated
-            br = _model(
-                Bracket,
-                {"schema_version": 1, "take_profit": dec_price(entry + sd * tp_d),
-                 "stop_loss": dec_price(entry - sd * sl_d), "time_stop_s": None},
-                BRACKET_SET,
-            )  # fmt: skip
-            qty, reason = sizes[sd], ENTRY_REASONS[why]
-        brackets.append(br)
-        tsi = ts[i]
-        tp = _model(
-            TargetPosition,
+            tps.append(entry + sd * tp_d)
+            sls.append(entry - sd * sl_d)
+    brs = _models(
+        Bracket,
+        [{"schema_version": 1, "take_profit": tp, "stop_loss": sl, "time_stop_s": None}
+         for tp, sl in zip(_prices(tps), _prices(sls), strict=True)],
+        BRACKET_SET,
+    )  # fmt: skip
+    brackets: list[Bracket | None] = [None] * len(rows)
+    for k, br in zip(entries, brs, strict=True):
+        brackets[k] = br
+    prefix = f"{name}:{sym}:"
+    targets = _models(
+        TargetPosition,
+        [
             {
                 "schema_version": 1,
                 "kind": "target",
-                "intent_id": f"{name}:{sym}:{tsi}:c0",
+                "intent_id": f"{prefix}{ts[i]}:c0",
                 "strategy": name,
                 "venue": venue,
                 "symbol": sym,
-                "qty": qty,
+                "qty": sizes[0] if why == fe.EXIT else sizes[1 if why == fe.LONG else -1],
                 "bracket": br,
                 "style": style,
-                "reason": reason,
+                "reason": EXIT_REASONS[pos] if why == fe.EXIT else ENTRY_REASONS[why],
                 "dry_run": dry,
-                "ts_event": tsi,
-            },
-            TARGET_SET,
-        )
-        intents.append(_model(IntentEnvelope, {"schema_version": 1, "intent": tp}, ENVELOPE_SET))
-    # the intent acted on at each bar's open (for the bracket levels of the exits)
-    intent_at = {row[0] + 1: k for k, row in reversed(list(enumerate(rows)))}
-    live: Bracket | None = None
-    vfs, bfs, events = res._venue_fills, res._fills, res._risk_events
-    vf_id, vf_oid, vf_cid, vf_sym, vf_side, vf_qty, vf_px, vf_fee, vf_liq, vf_ts = (
-        VenueFill.__dict__[f].__set__ for f in VENUE_FILL_SLOTS
+                "ts_event": ts[i],
+            }
+            for (i, _, why, pos), br in zip(rows, brackets, strict=True)
+        ],
+        TARGET_SET,
     )
-    for seq, (j, pt, side_i, _, price_t, why) in enumerate(fills, 1):
-        now = ts[j] + at[pt]
-        if why >= fe.TAKE_PROFIT:
-            assert live is not None
-            kind = BRACKET_WHY[why]
-            level = live.take_profit if why == fe.TAKE_PROFIT else live.stop_loss
-            events.append(
-                _model(
-                    RiskEvent,
-                    {
-                        "schema_version": 1,
-                        "kind": BRACKET_KIND,
-                        "reason": f"{kind} {level} hit at {price_t * inc_f}; target set to 0",
-                        "strategy": name,
-                        "symbol": sym,
-                        "ts_event": now,
-                    },
-                    RISK_SET,
-                )
-            )
-            live = None
-        else:
-            live = brackets[intent_at[j]]
-        side = Side.BUY if side_i > 0 else Side.SELL
-        qty, price, fee = qtys[seq - 1], prices[seq - 1], fees[seq - 1]
-        vid, cid = f"F{seq}", f"bt-{seq}"
-        vf = _new(VenueFill)  # the frozen dataclass's fields, set through its slots
-        vf_id(vf, vid)
-        vf_oid(vf, f"S{seq}")
-        vf_cid(vf, cid)
-        vf_sym(vf, sym)
-        vf_side(vf, side)
-        vf_qty(vf, qty)
-        vf_px(vf, price)
-        vf_fee(vf, fee)
-        vf_liq(vf, "taker")
-        vf_ts(vf, now)
-        vfs.append(vf)
-        bfs.append(
-            _model(
-                Fill,
+    res._intents.extend(_models(IntentEnvelope, [{"schema_version": 1, "intent": tp} for tp in targets],
+                                ENVELOPE_SET))  # fmt: skip
+    # -- fills: the book's and the engine's, one of each per trade; the bracket exits' risk events
+    nf = len(fills)
+    if not nf:
+        return
+    bars_j, points, side_is, price_ts, whys = (fills[:, c] for c in (0, 1, 2, 4, 5))
+    at = np.array([0, iv // 3, 2 * iv // 3, iv - 1], dtype=np.int64)
+    nows: list[int] = (run.bars.ts[bars_j] + at[points]).tolist()  # `ts[j] + at[point]`
+    sides = [Side.BUY if s > 0 else Side.SELL for s in side_is.tolist()]
+    seqs = list(map(str, range(1, nf + 1)))
+    vids = ["F" + s for s in seqs]
+    cids = ["bt-" + s for s in seqs]
+    # each bracket exit closes the position the fill before it opened (a fill of the intent
+    # acted on at that bar's open: the bracket levels)
+    intent_at = {row[0] + 1: k for k, row in reversed(list(enumerate(rows)))}
+    exits = np.flatnonzero(whys >= fe.TAKE_PROFIT)
+    risk: list[dict[str, Any]] = []
+    for f, opened, why, price_t in zip(exits.tolist(), bars_j[exits - 1].tolist(), whys[exits].tolist(),
+                                      price_ts[exits].tolist(), strict=True):  # fmt: skip
+        live = None if f == 0 or whys[f - 1] >= fe.TAKE_PROFIT else brackets[intent_at[opened]]
+        if live is None:
+            raise AssertionError(f"a bracket exit without a bracket: fill {f + 1}")
+        level = live.take_profit if why == fe.TAKE_PROFIT else live.stop_loss
+        risk.append({
+            "schema_version": 1,
+            "kind": BRACKET_KIND,
+            "reason": f"{BRACKET_WHY[why]} {level} hit at {price_t * inc_f}; target set to 0",
+            "strategy": name,
+            "symbol": sym,
+            "ts_event": nows[f],
+        })  # fmt: skip
+    res._risk_events.extend(_models(RiskEvent, risk, RISK_SET))
+    # the frozen dataclass's fields, set through its slots, one column at a time
+    vfs: list[VenueFill] = list(map(_new, repeat(VenueFill, nf)))
+    oids = ["S" + s for s in seqs]
+    cols: tuple[Iterable[object], ...] = (vids, oids, cids, repeat(sym, nf), sides, qtys, prices, fees,
+                                         repeat("taker", nf), nows)  # fmt: skip
+    for slot, col in zip(VENUE_FILL_SLOTS, cols, strict=True):
+        _drain(map(VenueFill.__dict__[slot].__set__, vfs, col))
+    res._venue_fills.extend(vfs)
+    taker = Liquidity.TAKER
+    res._fills.extend(
+        _models(
+            Fill,
+            [
                 {
                     "schema_version": 1,
                     "fill_id": f"{vid}:{name}",
@@ -299,11 +342,15 @@ def messages(
                     "qty": qty,
                     "price": price,
                     "fee": fee,
-                    "liquidity": Liquidity.TAKER,
+                    "liquidity": taker,
                     "client_order_id": cid,
                     "venue_fill_id": vid,
                     "ts_event": now,
-                },
-                FILL_SET,
-            )
+                }
+                for vid, cid, side, qty, price, fee, now in zip(
+                    vids, cids, sides, qtys, prices, fees, nows, strict=True
+                )
+            ],
+            FILL_SET,
         )
+    )
