@@ -144,39 +144,48 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     pos_d = sizes[0]
     fills = t.fills.tolist()
     nf = len(fills)
-    cash_after = np.empty(nf + 1)
-    pos_after = np.empty(nf + 1)
-    cash_after[0], pos_after[0] = float(cash), 0.0
     qtys: list[Decimal] = []
     prices: list[Decimal] = []
     fees: list[Decimal] = []
+    cashes = [cash]  # the cash after each fill
+    units = [0]  # the position after each fill, in sizes (exact: the quantities are 0, 1 or 2 sizes)
+    u = 0
     fees_total = sizes[0]
-    # the round trips of `report.round_trips`, on (side, qty, price, fee) alone: one symbol, one strategy
-    o_side, o_qty, o_peak, o_entry, o_exit, o_fees = 0, sizes[0], sizes[0], sizes[0], sizes[0], sizes[0]
+    # the round trips of `report.round_trips`, on (side, qty, price, fee) alone: one symbol, one
+    # strategy; a fee's share `fee * part / qty` is `fee` itself when part is all of qty (exact)
+    o_side, o_qty, o_entry, o_exit, o_fees = 0, sizes[0], sizes[0], sizes[0], sizes[0]
     trades = wins = risk = 0
-    for seq, (_, _, side_i, _, price_t, why) in enumerate(fills, 1):
+    for _, _, side_i, _, price_t, why in fills:
         if why >= fe.TAKE_PROFIT:
             qty = abs(pos_d)
+            qu = abs(u)
             risk += 1
         else:
-            qty = abs(sizes[1 if why == fe.LONG else -1 if why == fe.SHORT else 0] - pos_d)
+            tu = 1 if why == fe.LONG else -1 if why == fe.SHORT else 0
+            qty = abs(sizes[tu] - pos_d)
+            qu = abs(tu - u)
         price = Decimal(price_t) * inc
         fee = fee_of(qty, price, rate)
         qtys.append(qty)
         prices.append(price)
         fees.append(fee)
         fees_total += fee
-        side = 1 if side_i > 0 else -1
-        signed = qty if side > 0 else -qty
+        if side_i > 0:
+            side, signed = 1, qty
+            u += qu
+        else:
+            side, signed = -1, -qty
+            u -= qu
         cash -= signed * price + fee
         pos_d += signed
-        cash_after[seq], pos_after[seq] = float(cash), float(pos_d)
+        cashes.append(cash)
+        units.append(u)
         q = qty
         if o_side and o_side != side:
             part = min(q, o_qty)
             o_exit += part * price
             o_qty -= part
-            o_fees += fee * part / qty
+            o_fees += fee if part == qty else fee * part / qty
             if o_qty == 0:
                 trades += 1
                 wins += (o_exit - o_entry) * o_side - o_fees > 0
@@ -185,20 +194,18 @@ def build(run: FastRun, t: fe.Trades) -> Result:
             if q == 0:
                 continue
         if not o_side:
-            o_side, o_qty, o_peak, o_entry, o_exit, o_fees = (
-                side,
-                sizes[0],
-                sizes[0],
-                sizes[0],
-                sizes[0],
-                sizes[0],
-            )
+            o_side, o_qty, o_entry, o_exit, o_fees = side, sizes[0], sizes[0], sizes[0], sizes[0]
         o_qty += q
-        o_peak += q
         o_entry += q * price
-        o_fees += fee * q / qty
-    # each bar's close: the state after the bar's last fill (`Backtest.equity`, elementwise)
-    state = np.searchsorted(t.fills[:, 0], np.arange(n), side="right")
+        o_fees += fee if q == qty else fee * q / qty
+    if pos_d != size * u:
+        raise AssertionError(f"position {pos_d} is not {u} sizes of {size}")
+    # each bar's close: the state after the bar's last fill (`Backtest.equity`, elementwise);
+    # a Decimal's float depends on its value alone: one per distinct position
+    cash_after = np.fromiter(map(float, cashes), dtype=np.float64, count=nf + 1)
+    held, at_units = np.unique(np.array(units, dtype=np.int64), return_inverse=True)
+    pos_after = np.array([float(size * k) for k in held.tolist()], dtype=np.float64)[at_units]
+    state = np.cumsum(np.bincount(t.fills[:, 0], minlength=n)) if nf else np.zeros(n, dtype=np.int64)
     cash_f, pos_f = cash_after[state], pos_after[state]
     exposed = pos_f != 0
     equity = np.where(exposed, cash_f + pos_f * close, cash_f)
@@ -212,7 +219,7 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     )
     res.pending = lambda r: messages(run, rows, t.fills, qtys, prices, fees, r)
     bt.accepting = False
-    bt.now = run.ts[n - 1] + run.iv
+    bt.now = int(run.bars.ts[n - 1]) + run.iv
     # timestamps are strictly increasing on the fast path (`eligible`): `np.unique` is a copy
     return bt.finish(run.bars.ts.copy(), equity, exposed, fast_path=True, exact_steps=0, compiled=True)
 
@@ -237,7 +244,7 @@ def messages(
     size = p.size
     sizes = {1: size * 1, -1: size * -1, 0: Decimal(0)}
     mult, ratio = p.atr_multiplier, p.tp_sl_ratio
-    ts, iv = run.ts, run.iv
+    iv = run.iv
     style = OrderStyle()
     # -- intents: the entries' brackets (`pricing.bracket(sd, entry, tp_distance=tp_d,
     # sl_distance=sl_d)`, unvalidated), from the engine's quote of the close and the ATR
@@ -265,13 +272,14 @@ def messages(
     for k, br in zip(entries, brs, strict=True):
         brackets[k] = br
     prefix = f"{name}:{sym}:"
+    ts = run.bars.ts[[row[0] for row in rows]].tolist()  # each intent's candle
     targets = _models(
         TargetPosition,
         [
             {
                 "schema_version": 1,
                 "kind": "target",
-                "intent_id": f"{prefix}{ts[i]}:c0",
+                "intent_id": f"{prefix}{tsi}:c0",
                 "strategy": name,
                 "venue": venue,
                 "symbol": sym,
@@ -280,9 +288,9 @@ def messages(
                 "style": style,
                 "reason": EXIT_REASONS[pos] if why == fe.EXIT else ENTRY_REASONS[why],
                 "dry_run": dry,
-                "ts_event": ts[i],
+                "ts_event": tsi,
             }
-            for (i, _, why, pos), br in zip(rows, brackets, strict=True)
+            for (_, _, why, pos), br, tsi in zip(rows, brackets, ts, strict=True)
         ],
         TARGET_SET,
     )
