@@ -311,21 +311,23 @@ def messages(
     # acted on at that bar's open: the bracket levels)
     intent_at = {row[0] + 1: k for k, row in reversed(list(enumerate(rows)))}
     exits = np.flatnonzero(whys >= fe.TAKE_PROFIT)
-    risk: list[dict[str, Any]] = []
-    for f, opened, why, price_t in zip(exits.tolist(), bars_j[exits - 1].tolist(), whys[exits].tolist(),
-                                      price_ts[exits].tolist(), strict=True):  # fmt: skip
-        live = None if f == 0 or whys[f - 1] >= fe.TAKE_PROFIT else brackets[intent_at[opened]]
-        if live is None:
-            raise AssertionError(f"a bracket exit without a bracket: fill {f + 1}")
-        level = live.take_profit if why == fe.TAKE_PROFIT else live.stop_loss
-        risk.append({
-            "schema_version": 1,
-            "kind": BRACKET_KIND,
-            "reason": f"{BRACKET_WHY[why]} {level} hit at {price_t * inc_f}; target set to 0",
-            "strategy": name,
-            "symbol": sym,
-            "ts_event": nows[f],
-        })  # fmt: skip
+    orphans = exits[(exits == 0) | (whys[exits - 1] >= fe.TAKE_PROFIT)]  # (exits - 1 is -1 only at 0)
+    if len(orphans):
+        raise AssertionError(f"a bracket exit without a bracket: fill {int(orphans[0]) + 1}")
+    lives = [brackets[intent_at[j]] for j in bars_j[exits - 1].tolist()]
+    reasons = [
+        f"{BRACKET_WHY[why]} {live.take_profit if why == fe.TAKE_PROFIT else live.stop_loss} hit at "
+        f"{price_t * inc_f}; target set to 0"
+        for live, why, price_t in zip(lives, whys[exits].tolist(), price_ts[exits].tolist(), strict=True)
+        if live is not None
+    ]
+    if len(reasons) != len(lives):
+        raise AssertionError("a bracket exit after an exit at the band (no bracket)")
+    risk = [
+        {"schema_version": 1, "kind": BRACKET_KIND, "reason": reason, "strategy": name, "symbol": sym,
+         "ts_event": now}
+        for reason, now in zip(reasons, (nows[f] for f in exits.tolist()), strict=True)
+    ]  # fmt: skip
     res._risk_events.extend(_models(RiskEvent, risk, RISK_SET))
     # the frozen dataclass's fields, set through its slots, one column at a time
     vfs: list[VenueFill] = list(map(_new, repeat(VenueFill, nf)))
