@@ -205,10 +205,13 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     cash_after = np.fromiter(map(float, cashes), dtype=np.float64, count=nf + 1)
     held, at_units = np.unique(np.array(units, dtype=np.int64), return_inverse=True)
     pos_after = np.array([float(size * k) for k in held.tolist()], dtype=np.float64)[at_units]
-    state = np.cumsum(np.bincount(t.fills[:, 0], minlength=n)) if nf else np.zeros(n, dtype=np.int64)
-    cash_f, pos_f = cash_after[state], pos_after[state]
+    state = np.bincount(t.fills[:, 0], minlength=n) if nf else np.zeros(n, dtype=np.int64)
+    np.cumsum(state, out=state)
+    equity, pos_f = cash_after[state], pos_after[state]
     exposed = pos_f != 0
-    equity = np.where(exposed, cash_f + pos_f * close, cash_f)
+    # `np.where(exposed, cash + pos * close, cash)` with no temporary the size of the series
+    np.multiply(pos_f, close, out=pos_f)
+    np.add(equity, pos_f, out=equity, where=exposed)
     bt.cash = cash
     if nf:
         bt.venue_pos[sym] = pos_d
