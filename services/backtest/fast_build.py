@@ -13,7 +13,8 @@ by `messages` on first access of the `Result`'s message lists (`Result.pending`)
 
 The live objects of the `Backtest` (book, engine, host) are not advanced: only its `result`,
 `cash` and `venue_pos` are. `tests/unit/backtest/test_fast_build.py` proves the `Result` equal
-to the general path's.
+to the general path's, `tests/unit/backtest/test_materialize.py` the messages to the exact
+steps' field for field (types, Decimal exponents, fields set).
 """
 
 from __future__ import annotations
