@@ -34,7 +34,9 @@ imported only then.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -73,10 +75,12 @@ def eligible(bt: Backtest) -> str | None:
     if cfg.limits != OPEN_LIMITS:
         return "risk limits are set (every tick must reach the book)"
     b = next(iter(bt.bars.values()))
-    if len(b) and not bool(np.all(np.diff(b.ts) > 0)):
+    if len(b) > 1 and not bool((b.ts[1:] > b.ts[:-1]).all()):
         return "timestamps are not strictly increasing"
-    cols = np.stack([b.open, b.high, b.low, b.close])
-    if not bool(np.all(np.isfinite(cols) & (cols > 0))):
+    # finite and > 0 without a temporary the size of the series: a NaN makes the min NaN
+    if len(b) and not all(
+        float(x.min()) > 0 and float(x.max()) < math.inf for x in (b.open, b.high, b.low, b.close)
+    ):
         return "prices must be finite and > 0"
     try:
         import numba  # noqa: F401
@@ -168,10 +172,15 @@ class FastRun:
         s.bb = cast(BollingerBands, _Bands(self.cur, self.upper, self.middle, self.lower))
         s.rsi = cast(Rsi, _Value(self.cur, self.rsi))
         s.atr = cast(Atr, _Value(self.cur, self.atr))
-        self.ts = bars.ts.tolist()
         self.iv = bars.interval_ns
         self.n = len(bars)
         self.steps = 0
+
+    @cached_property
+    def ts(self) -> list[int]:
+        """The bars' open times as Python ints (the exact steps'; a compiled run reads the few
+        it needs from the array)."""
+        return cast(list[int], self.bars.ts.tolist())
 
     # ------------------------------------------------------------------ state of the book
     def _busy(self) -> bool:

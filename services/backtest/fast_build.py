@@ -13,12 +13,16 @@ by `messages` on first access of the `Result`'s message lists (`Result.pending`)
 
 The live objects of the `Backtest` (book, engine, host) are not advanced: only its `result`,
 `cash` and `venue_pos` are. `tests/unit/backtest/test_fast_build.py` proves the `Result` equal
-to the general path's.
+to the general path's, `tests/unit/backtest/test_materialize.py` the messages to the exact
+steps' field for field (types, Decimal exponents, fields set).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections import deque
+from collections.abc import Iterable
+from decimal import ROUND_HALF_EVEN, Decimal, getcontext
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -30,7 +34,7 @@ from proto.trading import Fill, IntentEnvelope, Liquidity, RiskEvent, TargetPosi
 from services.backtest import fast_events as fe
 from services.backtest.runner import Stats
 from services.execution.core.risk import RiskKind
-from services.signals.strategies.pricing import dec_price
+from services.signals.strategies.pricing import PRICE_PLACES, dec_price
 from tradebus.venues.base import VenueFill
 from tradebus.venues.sim.accounts import fee_of
 
@@ -77,16 +81,51 @@ _set_extra = _slots["__pydantic_extra__"].__set__
 _set_private = _slots["__pydantic_private__"].__set__
 
 
-def _model(cls: type[M], fields: dict[str, Any], fields_set: set[str]) -> M:
-    """`cls(**fields)` without validation, for values validation would return unchanged (as
-    `services.execution.core.messages.built`, through the slots' descriptors): `fields` in field
-    order with `schema_version` first; `fields_set` what the live code passes explicitly."""
-    obj = _new(cls)
-    _set_dict(obj, fields)
-    _set_fields(obj, fields_set.copy())
-    _set_extra(obj, None)
-    _set_private(obj, None)
-    return obj
+def _drain(it: Iterable[object]) -> None:
+    deque(it, maxlen=0)
+
+
+def _models(cls: type[M], dicts: list[dict[str, Any]], fields_set: set[str]) -> list[M]:
+    """`cls(**d)` for each of `dicts` without validation, for values validation would return
+    unchanged (as `services.execution.core.messages.built`, through the slots' descriptors):
+    each `d` in field order with `schema_version` first; `fields_set` what the live code passes
+    explicitly, one copy of it shared by the objects (a set of 10 names costs ~0.7 us to copy;
+    the messages are frozen, so pydantic never adds to it in place: `model_copy` copies it). In
+    bulk: the slots set by `map`, no Python call per object."""
+    n = len(dicts)
+    objs: list[M] = list(map(_new, repeat(cls, n)))
+    _drain(map(_set_dict, objs, dicts))
+    _drain(map(_set_fields, objs, repeat(set(fields_set), n)))
+    _drain(map(_set_extra, objs, repeat(None, n)))
+    _drain(map(_set_private, objs, repeat(None, n)))
+    return objs
+
+
+def _prices(xs: list[float]) -> list[Decimal]:
+    """`dec_price` of each of `xs`, the same Decimals (digits and exponent), most without a
+    float repr: `dec_price(x)` rounds repr(x), which is within half an ulp of x, to 8 places
+    (half-even); where x * 1e8 is farther than (an ulp of x) * 1e8 + an ulp of the product from
+    a half-integer, repr(x) * 1e8 and x * 1e8 round to the same integer k, and the price is k
+    scaled by 1e-8. The others (and any x `dec_price` refuses, which raises its error) go
+    through `dec_price` itself."""
+    a = np.asarray(xs, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = a * 10.0**PRICE_PLACES
+        lo = np.floor(y)
+        frac = y - lo
+        safe = (
+            np.isfinite(a)
+            & (a > 0)
+            & (y < 2.0**52)
+            & (np.abs(frac - 0.5) > np.spacing(a) * 10.0**PRICE_PLACES + np.spacing(y))
+        )
+    if getcontext().rounding != ROUND_HALF_EVEN:  # `quantize` rounds by the context
+        safe[:] = False
+    ks = np.where(safe, lo + (frac > 0.5), 0.0).astype(np.int64).tolist()
+    out = list(map(Decimal.scaleb, map(Decimal, ks), repeat(-PRICE_PLACES)))
+    for i in np.flatnonzero(~safe).tolist():
+        out[i] = dec_price(xs[i])
+    return out
 
 
 def build(run: FastRun, t: fe.Trades) -> Result:
@@ -106,39 +145,48 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     pos_d = sizes[0]
     fills = t.fills.tolist()
     nf = len(fills)
-    cash_after = np.empty(nf + 1)
-    pos_after = np.empty(nf + 1)
-    cash_after[0], pos_after[0] = float(cash), 0.0
     qtys: list[Decimal] = []
     prices: list[Decimal] = []
     fees: list[Decimal] = []
+    cashes = [cash]  # the cash after each fill
+    units = [0]  # the position after each fill, in sizes (exact: the quantities are 0, 1 or 2 sizes)
+    u = 0
     fees_total = sizes[0]
-    # the round trips of `report.round_trips`, on (side, qty, price, fee) alone: one symbol, one strategy
-    o_side, o_qty, o_peak, o_entry, o_exit, o_fees = 0, sizes[0], sizes[0], sizes[0], sizes[0], sizes[0]
+    # the round trips of `report.round_trips`, on (side, qty, price, fee) alone: one symbol, one
+    # strategy; a fee's share `fee * part / qty` is `fee` itself when part is all of qty (exact)
+    o_side, o_qty, o_entry, o_exit, o_fees = 0, sizes[0], sizes[0], sizes[0], sizes[0]
     trades = wins = risk = 0
-    for seq, (_, _, side_i, _, price_t, why) in enumerate(fills, 1):
+    for _, _, side_i, _, price_t, why in fills:
         if why >= fe.TAKE_PROFIT:
             qty = abs(pos_d)
+            qu = abs(u)
             risk += 1
         else:
-            qty = abs(sizes[1 if why == fe.LONG else -1 if why == fe.SHORT else 0] - pos_d)
+            tu = 1 if why == fe.LONG else -1 if why == fe.SHORT else 0
+            qty = abs(sizes[tu] - pos_d)
+            qu = abs(tu - u)
         price = Decimal(price_t) * inc
         fee = fee_of(qty, price, rate)
         qtys.append(qty)
         prices.append(price)
         fees.append(fee)
         fees_total += fee
-        side = 1 if side_i > 0 else -1
-        signed = qty if side > 0 else -qty
+        if side_i > 0:
+            side, signed = 1, qty
+            u += qu
+        else:
+            side, signed = -1, -qty
+            u -= qu
         cash -= signed * price + fee
         pos_d += signed
-        cash_after[seq], pos_after[seq] = float(cash), float(pos_d)
+        cashes.append(cash)
+        units.append(u)
         q = qty
         if o_side and o_side != side:
             part = min(q, o_qty)
             o_exit += part * price
             o_qty -= part
-            o_fees += fee * part / qty
+            o_fees += fee if part == qty else fee * part / qty
             if o_qty == 0:
                 trades += 1
                 wins += (o_exit - o_entry) * o_side - o_fees > 0
@@ -147,23 +195,24 @@ def build(run: FastRun, t: fe.Trades) -> Result:
             if q == 0:
                 continue
         if not o_side:
-            o_side, o_qty, o_peak, o_entry, o_exit, o_fees = (
-                side,
-                sizes[0],
-                sizes[0],
-                sizes[0],
-                sizes[0],
-                sizes[0],
-            )
+            o_side, o_qty, o_entry, o_exit, o_fees = side, sizes[0], sizes[0], sizes[0], sizes[0]
         o_qty += q
-        o_peak += q
         o_entry += q * price
-        o_fees += fee * q / qty
-    # each bar's close: the state after the bar's last fill (`Backtest.equity`, elementwise)
-    state = np.searchsorted(t.fills[:, 0], np.arange(n), side="right")
-    cash_f, pos_f = cash_after[state], pos_after[state]
+        o_fees += fee if q == qty else fee * q / qty
+    if pos_d != size * u:
+        raise AssertionError(f"position {pos_d} is not {u} sizes of {size}")
+    # each bar's close: the state after the bar's last fill (`Backtest.equity`, elementwise);
+    # a Decimal's float depends on its value alone: one per distinct position
+    cash_after = np.fromiter(map(float, cashes), dtype=np.float64, count=nf + 1)
+    held, at_units = np.unique(np.array(units, dtype=np.int64), return_inverse=True)
+    pos_after = np.array([float(size * k) for k in held.tolist()], dtype=np.float64)[at_units]
+    state = np.bincount(t.fills[:, 0], minlength=n) if nf else np.zeros(n, dtype=np.int64)
+    np.cumsum(state, out=state)
+    equity, pos_f = cash_after[state], pos_after[state]
     exposed = pos_f != 0
-    equity = np.where(exposed, cash_f + pos_f * close, cash_f)
+    # `np.where(exposed, cash + pos * close, cash)` with no temporary the size of the series
+    np.multiply(pos_f, close, out=pos_f)
+    np.add(equity, pos_f, out=equity, where=exposed)
     bt.cash = cash
     if nf:
         bt.venue_pos[sym] = pos_d
@@ -172,9 +221,9 @@ def build(run: FastRun, t: fe.Trades) -> Result:
     res.stats = Stats(
         intents=len(rows), fills=nf, risk_events=risk, fees=fees_total, trades=trades, wins=wins
     )
-    res.pending = lambda r: messages(run, rows, fills, qtys, prices, fees, r)
+    res.pending = lambda r: messages(run, rows, t.fills, qtys, prices, fees, r)
     bt.accepting = False
-    bt.now = run.ts[n - 1] + run.iv
+    bt.now = int(run.bars.ts[n - 1]) + run.iv
     # timestamps are strictly increasing on the fast path (`eligible`): `np.unique` is a copy
     return bt.finish(run.bars.ts.copy(), equity, exposed, fast_path=True, exact_steps=0, compiled=True)
 
@@ -182,14 +231,15 @@ def build(run: FastRun, t: fe.Trades) -> Result:
 def messages(
     run: FastRun,
     rows: list[list[int]],
-    fills: list[list[int]],
+    fills: np.ndarray,
     qtys: list[Decimal],
     prices: list[Decimal],
     fees: list[Decimal],
     res: Result,
 ) -> None:
     """The run's intents, fills, venue fills and risk events into `res`'s lists, as the live
-    objects make them (`qtys`, `prices`, `fees` of each fill from `build`)."""
+    objects make them (`qtys`, `prices`, `fees` of each fill from `build`). Built column by
+    column: each value computed as the live code does, the objects set in bulk (`_models`)."""
     cfg = run.bt.cfg
     sym, host = run.sym, run.host
     name, venue, dry = host.name, cfg.venue, host.dry_run
@@ -198,97 +248,104 @@ def messages(
     size = p.size
     sizes = {1: size * 1, -1: size * -1, 0: Decimal(0)}
     mult, ratio = p.atr_multiplier, p.tp_sl_ratio
-    ts, iv = run.ts, run.iv
-    atr, bid, ask = run.atr, run.bid, run.ask
-    at = (0, iv // 3, 2 * iv // 3, iv - 1)
+    iv = run.iv
     style = OrderStyle()
-    brackets: list[Bracket | None] = []
-    intents = res._intents
-    for i, _, why, pos in rows:
-        if why == fe.EXIT:
-            qty, reason, br = sizes[0], EXIT_REASONS[pos], None
-        else:
-            sd = 1 if why == fe.LONG else -1
-            entry = float(ask[i] if sd > 0 else bid[i])  # the engine's quote of the close
-            sl_d = float(atr[i]) * mult
+    # -- intents: the entries' brackets (`pricing.bracket(sd, entry, tp_distance=tp_d,
+    # sl_distance=sl_d)`, unvalidated), from the engine's quote of the close and the ATR
+    entries = [k for k, row in enumerate(rows) if row[2] != fe.EXIT]
+    tps: list[float] = []
+    sls: list[float] = []
+    if entries:
+        idx = [rows[k][0] for k in entries]
+        # the engine's quotes and the ATR at those bars, as Python floats (`float(ask[i])`)
+        asks, bids, atrs = run.ask[idx].tolist(), run.bid[idx].tolist(), run.atr[idx].tolist()
+        for k, ask, bid, atr in zip(entries, asks, bids, atrs, strict=True):
+            sd = 1 if rows[k][2] == fe.LONG else -1
+            entry = ask if sd > 0 else bid
+            sl_d = atr * mult
             tp_d = sl_d * ratio
-            # `pricing.bracket(sd, entry, tp_distance=tp_d, sl_distance=sl_d)`, unvalidated
-            br = _model(
-                Bracket,
-                {"schema_version": 1, "take_profit": dec_price(entry + sd * tp_d),
-                 "stop_loss": dec_price(entry - sd * sl_d), "time_stop_s": None},
-                BRACKET_SET,
-            )  # fmt: skip
-            qty, reason = sizes[sd], ENTRY_REASONS[why]
-        brackets.append(br)
-        tsi = ts[i]
-        tp = _model(
-            TargetPosition,
+            tps.append(entry + sd * tp_d)
+            sls.append(entry - sd * sl_d)
+    brs = _models(
+        Bracket,
+        [{"schema_version": 1, "take_profit": tp, "stop_loss": sl, "time_stop_s": None}
+         for tp, sl in zip(_prices(tps), _prices(sls), strict=True)],
+        BRACKET_SET,
+    )  # fmt: skip
+    brackets: list[Bracket | None] = [None] * len(rows)
+    for k, br in zip(entries, brs, strict=True):
+        brackets[k] = br
+    prefix = f"{name}:{sym}:"
+    ts = run.bars.ts[[row[0] for row in rows]].tolist()  # each intent's candle
+    targets = _models(
+        TargetPosition,
+        [
             {
                 "schema_version": 1,
                 "kind": "target",
-                "intent_id": f"{name}:{sym}:{tsi}:c0",
+                "intent_id": f"{prefix}{tsi}:c0",
                 "strategy": name,
                 "venue": venue,
                 "symbol": sym,
-                "qty": qty,
+                "qty": sizes[0] if why == fe.EXIT else sizes[1 if why == fe.LONG else -1],
                 "bracket": br,
                 "style": style,
-                "reason": reason,
+                "reason": EXIT_REASONS[pos] if why == fe.EXIT else ENTRY_REASONS[why],
                 "dry_run": dry,
                 "ts_event": tsi,
-            },
-            TARGET_SET,
-        )
-        intents.append(_model(IntentEnvelope, {"schema_version": 1, "intent": tp}, ENVELOPE_SET))
-    # the intent acted on at each bar's open (for the bracket levels of the exits)
-    intent_at = {row[0] + 1: k for k, row in reversed(list(enumerate(rows)))}
-    live: Bracket | None = None
-    vfs, bfs, events = res._venue_fills, res._fills, res._risk_events
-    vf_id, vf_oid, vf_cid, vf_sym, vf_side, vf_qty, vf_px, vf_fee, vf_liq, vf_ts = (
-        VenueFill.__dict__[f].__set__ for f in VENUE_FILL_SLOTS
+            }
+            for (_, _, why, pos), br, tsi in zip(rows, brackets, ts, strict=True)
+        ],
+        TARGET_SET,
     )
-    for seq, (j, pt, side_i, _, price_t, why) in enumerate(fills, 1):
-        now = ts[j] + at[pt]
-        if why >= fe.TAKE_PROFIT:
-            assert live is not None
-            kind = BRACKET_WHY[why]
-            level = live.take_profit if why == fe.TAKE_PROFIT else live.stop_loss
-            events.append(
-                _model(
-                    RiskEvent,
-                    {
-                        "schema_version": 1,
-                        "kind": BRACKET_KIND,
-                        "reason": f"{kind} {level} hit at {price_t * inc_f}; target set to 0",
-                        "strategy": name,
-                        "symbol": sym,
-                        "ts_event": now,
-                    },
-                    RISK_SET,
-                )
-            )
-            live = None
-        else:
-            live = brackets[intent_at[j]]
-        side = Side.BUY if side_i > 0 else Side.SELL
-        qty, price, fee = qtys[seq - 1], prices[seq - 1], fees[seq - 1]
-        vid, cid = f"F{seq}", f"bt-{seq}"
-        vf = _new(VenueFill)  # the frozen dataclass's fields, set through its slots
-        vf_id(vf, vid)
-        vf_oid(vf, f"S{seq}")
-        vf_cid(vf, cid)
-        vf_sym(vf, sym)
-        vf_side(vf, side)
-        vf_qty(vf, qty)
-        vf_px(vf, price)
-        vf_fee(vf, fee)
-        vf_liq(vf, "taker")
-        vf_ts(vf, now)
-        vfs.append(vf)
-        bfs.append(
-            _model(
-                Fill,
+    res._intents.extend(_models(IntentEnvelope, [{"schema_version": 1, "intent": tp} for tp in targets],
+                                ENVELOPE_SET))  # fmt: skip
+    # -- fills: the book's and the engine's, one of each per trade; the bracket exits' risk events
+    nf = len(fills)
+    if not nf:
+        return
+    bars_j, points, side_is, price_ts, whys = (fills[:, c] for c in (0, 1, 2, 4, 5))
+    at = np.array([0, iv // 3, 2 * iv // 3, iv - 1], dtype=np.int64)
+    nows: list[int] = (run.bars.ts[bars_j] + at[points]).tolist()  # `ts[j] + at[point]`
+    sides = [Side.BUY if s > 0 else Side.SELL for s in side_is.tolist()]
+    seqs = list(map(str, range(1, nf + 1)))
+    vids = ["F" + s for s in seqs]
+    cids = ["bt-" + s for s in seqs]
+    # each bracket exit closes the position the fill before it opened (a fill of the intent
+    # acted on at that bar's open: the bracket levels)
+    intent_at = {row[0] + 1: k for k, row in reversed(list(enumerate(rows)))}
+    exits = np.flatnonzero(whys >= fe.TAKE_PROFIT)
+    orphans = exits[(exits == 0) | (whys[exits - 1] >= fe.TAKE_PROFIT)]  # (exits - 1 is -1 only at 0)
+    if len(orphans):
+        raise AssertionError(f"a bracket exit without a bracket: fill {int(orphans[0]) + 1}")
+    lives = [brackets[intent_at[j]] for j in bars_j[exits - 1].tolist()]
+    reasons = [
+        f"{BRACKET_WHY[why]} {live.take_profit if why == fe.TAKE_PROFIT else live.stop_loss} hit at "
+        f"{price_t * inc_f}; target set to 0"
+        for live, why, price_t in zip(lives, whys[exits].tolist(), price_ts[exits].tolist(), strict=True)
+        if live is not None
+    ]
+    if len(reasons) != len(lives):
+        raise AssertionError("a bracket exit after an exit at the band (no bracket)")
+    risk = [
+        {"schema_version": 1, "kind": BRACKET_KIND, "reason": reason, "strategy": name, "symbol": sym,
+         "ts_event": now}
+        for reason, now in zip(reasons, (nows[f] for f in exits.tolist()), strict=True)
+    ]  # fmt: skip
+    res._risk_events.extend(_models(RiskEvent, risk, RISK_SET))
+    # the frozen dataclass's fields, set through its slots, one column at a time
+    vfs: list[VenueFill] = list(map(_new, repeat(VenueFill, nf)))
+    oids = ["S" + s for s in seqs]
+    cols: tuple[Iterable[object], ...] = (vids, oids, cids, repeat(sym, nf), sides, qtys, prices, fees,
+                                         repeat("taker", nf), nows)  # fmt: skip
+    for slot, col in zip(VENUE_FILL_SLOTS, cols, strict=True):
+        _drain(map(VenueFill.__dict__[slot].__set__, vfs, col))
+    res._venue_fills.extend(vfs)
+    taker = Liquidity.TAKER
+    res._fills.extend(
+        _models(
+            Fill,
+            [
                 {
                     "schema_version": 1,
                     "fill_id": f"{vid}:{name}",
@@ -299,11 +356,15 @@ def messages(
                     "qty": qty,
                     "price": price,
                     "fee": fee,
-                    "liquidity": Liquidity.TAKER,
+                    "liquidity": taker,
                     "client_order_id": cid,
                     "venue_fill_id": vid,
                     "ts_event": now,
-                },
-                FILL_SET,
-            )
+                }
+                for vid, cid, side, qty, price, fee, now in zip(
+                    vids, cids, sides, qtys, prices, fees, nows, strict=True
+                )
+            ],
+            FILL_SET,
         )
+    )
