@@ -413,7 +413,7 @@ class NettingBook(Netting):
             "venue": self.venue,
             "account": self.account,
             "seq": self._seq,
-            "slots": [[st, sy, s.to_dict()] for (st, sy), s in sorted(self._slots.items())],
+            "slots": [[st, sy, s.to_dict()] for (st, sy), s in self._ix.sorted(self._slots)],
             "venue_pos": {sy: str(q) for sy, q in sorted(self._venue_pos.items())},
             "orders": [r.to_dict() for r in self._orders.values()],
             "quotes": dict(sorted(self._quotes.items())),
@@ -421,7 +421,7 @@ class NettingBook(Netting):
             "killed": self._killed,
             "flatten": self._flatten,
             "reduce_only": self._reduce_only,
-            "mids": {sy: [str(m), ts] for sy, (m, ts) in sorted(self._mids.items())},
+            "mids": {sy: self._mid_json(sy, mid) for sy, mid in sorted(self._mids.items())},
             "last_px": {sy: str(p) for sy, p in sorted(self._last_px.items())},
             "retry": sorted(self._retry),
             "day": self._day,
@@ -433,6 +433,13 @@ class NettingBook(Netting):
             snap["seen_intents"] = list(self._seen_intents)
             snap["seen_fills"] = list(self._seen_fills)
         return snap
+
+    def _mid_json(self, symbol: str, mid: tuple[Decimal, int]) -> list[Any]:
+        """`[str(mid), ts]`, made again only when the symbol's mid changed (a new tuple)."""
+        hit = self._mid_dumps.get(symbol)
+        if hit is None or hit[0] is not mid:
+            hit = self._mid_dumps[symbol] = (mid, [str(mid[0]), mid[1]])
+        return hit[1]
 
     def remembered(self) -> tuple[list[str], list[str]]:
         """The remembered intent ids and venue fill ids, oldest first."""

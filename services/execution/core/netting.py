@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 import structlog
 
@@ -98,6 +99,7 @@ class Netting:
         #: slots changed since are in `_pnl_stale` (a slot not in the cache is computed anew)
         self._slot_pnl: dict[tuple[str, str], Decimal] = {}
         self._pnl_stale: set[str] = set()
+        self._mid_dumps: dict[str, tuple[tuple[Decimal, int], list[Any]]] = {}
 
     def venue_position(self, symbol: str) -> Decimal:
         return self._venue_pos.get(symbol, ZERO)

@@ -48,6 +48,13 @@ class Slot:
     #: when the current position was opened (ns); the time stop counts from here
     entry_ns: int | None = None
     style: OrderStyle = field(default_factory=OrderStyle)
+    #: `to_dict()` as of the last change (every snapshot stores every slot; few change between)
+    _dict: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name != "_dict":
+            object.__setattr__(self, "_dict", None)
 
     def apply_fill(self, signed_qty: Decimal, price: Decimal, fee: Decimal, now: int) -> None:
         old = self.position
@@ -97,6 +104,12 @@ class Slot:
         return None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe state (callers must not change the dict: it is kept until the slot changes)."""
+        if self._dict is None:
+            self._dict = self._build_dict()
+        return self._dict
+
+    def _build_dict(self) -> dict[str, Any]:
         return {
             "target": str(self.target),
             "position": str(self.position),
