@@ -1,7 +1,7 @@
 """The sim exchange adapter: `SimFeed` (MarketFeed) and `SimTradingClient` (TradingClient).
 
-REST over httpx (market data) and aiohttp (trading: a keep-alive connection pool, about 5x
-cheaper per order than httpx here and not slower with requests in flight at once), pushes over
+REST over httpx (market data) and `KeepAlivePool` (trading, `http.py`: persistent connections
+and nothing else; about 3x cheaper per order than aiohttp and 15x than httpx here), pushes over
 `websockets`; both WebSocket streams reconnect on their own with
 capped exponential back-off. HTTP failures become `VenueError` (retryable for 5xx, timeouts
 and transport errors) or `OrderNotFound` (404 on an order).
@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 from urllib.parse import quote, urlencode
 
-import aiohttp
 import httpx
 import structlog
 from pydantic import SecretStr, ValidationError
@@ -35,6 +34,7 @@ from tradebus.venues.base import (
     VenueOrder,
 )
 from tradebus.venues.clock import MarketClock
+from tradebus.venues.sim.http import HttpError, HttpTimeout, KeepAlivePool
 from tradebus.venues.sim.wire import dec_str, fill_from_json, order_from_json
 
 log = structlog.get_logger()
@@ -94,18 +94,27 @@ async def _call(
         raise VenueError(f"{what}: response is not JSON", retryable=True) from exc
 
 
-async def _acall(
-    http: aiohttp.ClientSession, method: str, path: str, *, order_404: bool = False, **kw: Any
+async def _pcall(
+    pool: KeepAlivePool,
+    method: str,
+    path: str,
+    *,
+    order_404: bool = False,
+    json_body: Any = None,
+    params: dict[str, str] | None = None,
 ) -> Any:
-    """`_call` over aiohttp: the same errors for the same failures."""
+    """`_call` over the keep-alive pool: the same errors for the same failures."""
     what = f"sim {method} {path}"
+    if params:
+        path = f"{path}?{urlencode(params)}"
+    body = None if json_body is None else json.dumps(json_body).encode()
     try:
-        async with http.request(method, path, **kw) as resp:
-            status, text = resp.status, await resp.text()
-    except TimeoutError as exc:
+        status, raw = await pool.request(method, path, body)
+    except HttpTimeout as exc:
         raise VenueError(f"{what} timed out", retryable=True) from exc
-    except aiohttp.ClientError as exc:
-        raise VenueError(f"{what} failed: {exc!r}", retryable=True) from exc
+    except HttpError as exc:
+        raise VenueError(f"{what} failed: {exc}", retryable=True) from exc
+    text = raw.decode("utf-8", "replace")
     try:
         data = json.loads(text)
     except ValueError:
@@ -216,7 +225,7 @@ class SimTradingClient:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout_s = timeout_s
-        self._session: aiohttp.ClientSession | None = None  # made in the event loop, on first use
+        self._pool: KeepAlivePool | None = None  # made in the event loop, on first use
         self._max_backoff_s = max_backoff_s
 
     async def __aenter__(self) -> Self:
@@ -228,19 +237,19 @@ class SimTradingClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
 
     async def _call(self, method: str, path: str, *, order_404: bool = False, **kw: Any) -> Any:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                base_url=self.base_url,
-                headers={"X-API-Key": self._api_key.get_secret_value()},
-                timeout=aiohttp.ClientTimeout(total=self._timeout_s),
-                connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30),
+        if self._pool is None:
+            self._pool = KeepAlivePool(
+                self.base_url,
+                {"X-API-Key": self._api_key.get_secret_value()},
+                size=64,
+                timeout_s=self._timeout_s,
             )
-        return await _acall(self._session, method, path, order_404=order_404, **kw)
+        return await _pcall(self._pool, method, path, order_404=order_404, **kw)
 
     async def submit(self, order: OrderRequest) -> VenueOrder:
         body = {
@@ -251,7 +260,7 @@ class SimTradingClient:
             "qty": dec_str(order.qty),
             "price": None if order.price is None else dec_str(order.price),
         }
-        data = await self._call("POST", "/api/v1/orders", json=body)
+        data = await self._call("POST", "/api/v1/orders", json_body=body)
         return _parse("order", order_from_json, data)
 
     async def cancel(self, client_order_id: str) -> VenueOrder:
