@@ -2,12 +2,13 @@
 
 Three processes and the same hops as the platform: `md` reads the venue's WebSocket and publishes
 each frame on core NATS; `sig` republishes it on JetStream (every ack awaited, as signals does,
-several in flight); `exec` pulls from a durable consumer (up to 1,000 messages a fetch, as
-execution's batch_max in the bench), sends one order per symbol of each fetched batch to the venue over bare
-keep-alive HTTP/1.1 connections (16 at once, as execution's venue_concurrency), then acks. The
-only work is `exec` reading the symbol and tick number it must put in the order.
+several in flight); `exec` pulls from a durable consumer (`--batch` messages a fetch at most,
+execution's batch_max in the same bench run), sends one order per symbol of each fetched batch to
+the venue over bare keep-alive HTTP/1.1 connections (16 at once, as execution's
+venue_concurrency), then acks. The only work is `exec` reading the symbol and tick number it must
+put in the order.
 
-    python -m bench.relay md|sig|exec --nats URL --venue URL
+    python -m bench.relay md|sig|exec --nats URL --venue URL [--batch N]
     python -m bench.relay count --nats URL --subject SUBJECT   (a bare subscriber that counts)
 """
 
@@ -30,8 +31,8 @@ TICKS = "bench.tick"
 INTENTS = "bench.intent"
 STREAM = "BENCHRELAY"
 COUNT = "bench.count"
-#: messages per fetch (execution's `batch_max` in the platform runs)
-BATCH = 1000
+#: messages per fetch by default (the bench passes execution's `batch_max` of the run)
+BATCH = 100
 #: connections orders go out on at once (execution's `venue_concurrency`)
 LANES = 16
 
@@ -92,10 +93,10 @@ class RawHttp:
         return data
 
 
-async def exec_(nc: NatsClient, venue: str) -> None:
+async def exec_(nc: NatsClient, venue: str, batch: int = BATCH) -> None:
     js = nc.jetstream()
     config = js_api.ConsumerConfig(
-        durable_name="relay", ack_policy=js_api.AckPolicy.EXPLICIT, max_ack_pending=BATCH * 10
+        durable_name="relay", ack_policy=js_api.AckPolicy.EXPLICIT, max_ack_pending=batch * 10
     )
     sub = await js.pull_subscribe(INTENTS, durable="relay", stream=STREAM, config=config)
     sent: dict[str, int] = {}
@@ -103,7 +104,7 @@ async def exec_(nc: NatsClient, venue: str) -> None:
     pool = [await RawHttp.open(venue) for _ in range(LANES)]
     while True:
         try:
-            msgs = await sub.fetch(BATCH, timeout=1.0)
+            msgs = await sub.fetch(batch, timeout=1.0)
         except (TimeoutError, NatsTimeoutError):
             continue
         # one order per symbol per fetched batch, for all its ticks so far (execution nets the
@@ -148,7 +149,7 @@ async def count(nc: NatsClient, subject: str) -> None:
     await asyncio.Event().wait()
 
 
-async def amain(role: str, nats_url: str, venue: str, subject: str) -> None:
+async def amain(role: str, nats_url: str, venue: str, subject: str, batch: int = BATCH) -> None:
     nc = await nats.connect(nats_url)
     if role == "count":
         try:
@@ -165,7 +166,7 @@ async def amain(role: str, nats_url: str, venue: str, subject: str) -> None:
         elif role == "sig":
             await sig(nc)
         else:
-            await exec_(nc, venue)
+            await exec_(nc, venue, batch)
     finally:
         await nc.close()
 
@@ -176,8 +177,9 @@ def main() -> None:
     ap.add_argument("--nats", required=True)
     ap.add_argument("--venue", default="")
     ap.add_argument("--subject", default=TICKS, help="what `count` counts")
+    ap.add_argument("--batch", type=int, default=BATCH, help="`exec`: messages per fetch")
     args = ap.parse_args()
-    asyncio.run(amain(args.role, args.nats, args.venue, args.subject))
+    asyncio.run(amain(args.role, args.nats, args.venue, args.subject, args.batch))
 
 
 if __name__ == "__main__":
