@@ -419,8 +419,11 @@ async def run(rt: Runtime) -> None:
         async for _key, value in bus.kv_watch(KV_CONTROL, KILL_SWITCH_KEY, KillSwitch):
             await ex.on_kill_switch(value)
 
-    rt.spawn(_drain(rt, events, ex.on_venue_events, cfg.batch_max), "venue-drain")
-    rt.spawn(_drain(rt, ticks, ex.on_ticks, cfg.batch_max), "tick-drain")
+    # venue events and ticks are cheap per item and rarely call the venue: a round takes 10x
+    # more of them, so a backlog (fills queued behind intent rounds) clears in a few turns of the
+    # lock instead of holding orders open, which every new order's risk check walks
+    rt.spawn(_drain(rt, events, ex.on_venue_events, cfg.batch_max * 10), "venue-drain")
+    rt.spawn(_drain(rt, ticks, ex.on_ticks, cfg.batch_max * 10), "tick-drain")
     rt.spawn(_every(rt, cfg.clock_every_s, ex.on_clock, "clock"), "clock")
     rt.spawn(_every(rt, cfg.resync_every_s, ex.resync, "resync"), "resync")
     rt.spawn(watch_strategies(), "watch-strategies")
