@@ -7,7 +7,9 @@ waited in their queues) and each batch is handled under one lock, in rounds:
      ONE compare-and-set put in KV `execution` (new client order ids included, in state NEW; the
      dedupe ids remembered this round ride along, older ones are in a journal: see `store`);
   3. then together: the outbox is published on JetStream with `Nats-Msg-Id` (all sent at once,
-     every ack awaited; JetStream drops repeats), the round's ids are copied to the journal, and
+     every ack awaited; JetStream drops repeats; a round that sends new orders leaves its
+     outbox, stored, to the store its answers make: `unpublished`), the round's ids are copied
+     to the journal, and
      the round's venue calls are made
      (cancels, then new orders marked SUBMITTED and sent, then lookups; see `venue_calls`);
      their answers are fed back to the book, which gives the next round (step 2 again);
@@ -95,6 +97,10 @@ class Execution:
         self.fills_since = stored.fills_since
         #: decided and applied to the book, not stored yet (see "group commit" above)
         self.pending = Decision()
+        #: outputs stored in the last record's outbox but not published yet: a round that sends
+        #: orders leaves its outbox to the store its answers make, which publishes both, each
+        #: order's and position's newest state only (so `new` then `acked` is one message)
+        self.unpublished = Decision()
         self._flusher: asyncio.Task[None] | None = None
         self.dead = False
         self.closed = False
@@ -121,14 +127,18 @@ class Execution:
         if self.dead:
             raise Halted("execution state is no longer stored; restarting")
         try:
-            d, store = first, durable and not (first.empty and self.pending.empty)
+            idle = first.empty and self.pending.empty and self.unpublished.empty
+            d, store = first, durable and not idle
             while store or d.has_calls:
                 if not self.pending.empty:  # older outputs first, in the same store
                     merged, self.pending = self.pending, Decision()
                     merged.merge(d)
                     d = merged
-                outbox = await self.commit(d)
-                published = asyncio.ensure_future(self.after_store(outbox))
+                # orders go out: their answers make another store, which publishes this outbox
+                carry = bool(d.submit)
+                outbox = await self.commit(d, carry=carry)
+                journal = self.store.flush() if carry else self.after_store(outbox)
+                published = asyncio.ensure_future(journal)
                 try:
                     d = await self.venue_round(d)
                 finally:
@@ -158,14 +168,22 @@ class Execution:
             log.error("pending decisions could not be stored", error=str(exc))
 
     async def flush(self) -> None:
-        """Store what is pending now (the caller holds the lock)."""
-        if not self.pending.empty:
+        """Store what is pending now and publish what is unpublished (the caller holds the lock)."""
+        if not (self.pending.empty and self.unpublished.empty):
             await self.act(Decision())
 
-    async def commit(self, d: Decision) -> list[Outgoing]:
-        """Store the book with the decision's outbox; return the outbox (to publish)."""
-        outbox = outgoing(d)
+    async def commit(self, d: Decision, *, carry: bool = False) -> list[Outgoing]:
+        """Store the book with the outbox of `d` and of what is still unpublished; return that
+        outbox (to publish now), or keep it unpublished (`carry`) for the next store."""
+        full = Decision(
+            fills=[*self.unpublished.fills, *d.fills],
+            order_updates=[*self.unpublished.order_updates, *d.order_updates],
+            positions=[*self.unpublished.positions, *d.positions],
+            risk_events=[*self.unpublished.risk_events, *d.risk_events],
+        )
+        outbox = outgoing(full)
         await self.save(outbox)
+        self.unpublished = full if carry else Decision()
         for f in d.fills:
             self.metrics.fills.labels(f.liquidity.value).inc()
         for e in d.risk_events:

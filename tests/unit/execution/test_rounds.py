@@ -179,3 +179,22 @@ async def test_an_order_created_and_canceled_in_one_batch_never_reaches_the_venu
     ]
     assert [o["status"] for o in ends][:1] == ["new"]
     assert store.saved  # the creation and its end were stored
+
+
+async def test_a_round_that_sends_orders_leaves_its_outbox_to_the_store_of_their_answers() -> None:
+    b, venue = fresh_book(3), FakeVenue()
+    ex, store = shell(b, venue)
+    d = intents(b, 3)
+    sent = [n.request.client_order_id for n in d.submit]
+    await ex.act(d)
+    # stored before the calls WITH its outbox (a crash now republishes it on the next start) ...
+    assert {f"{c}:new:0" for c in sent} <= {o.msg_id for o in store.saved[0].outbox}
+    # ... but not published: the store the answers make publishes both, newest state only
+    assert ex.bus.js.sent == []
+    assert ex._flusher is not None
+    await asyncio.wait_for(ex._flusher, 5)
+    published = ex.bus.js.sent
+    assert sorted(i for i in published if i.startswith("tb-")) == sorted(f"{c}:acked:0" for c in sent)
+    assert len([i for i in published if i.startswith("s")]) == 3  # one position per strategy
+    assert ex.unpublished.empty and ex.pending.empty
+    assert published == [o.msg_id for o in store.saved[-1].outbox]
