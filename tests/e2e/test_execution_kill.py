@@ -12,8 +12,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -28,7 +26,8 @@ import pytest
 from proto import KillSwitch, OrderUpdate, RiskEvent
 from proto.queries import PositionsQuery, PositionsReply
 from proto.subjects import EXEC_POSITIONS, KILL_SWITCH_KEY, KV_CONTROL
-from tradebus.testing.servers import eventually, free_port
+from tradebus.testing.servers import eventually
+from tradebus.testing.stack import UpStack, up_stack
 
 pytestmark = pytest.mark.e2e
 KILLS = 5
@@ -36,65 +35,26 @@ HERE = Path(__file__).resolve().parent
 SYMBOLS = ["BTC-USD", "ETH-USD"]
 
 
-class Stack:
-    def __init__(self, var: Path, ports: dict[str, int], proc: subprocess.Popen[bytes]) -> None:
-        self.var, self.ports, self.proc = var, ports, proc
-        self.sim = f"http://127.0.0.1:{ports['SIM']}"
-        self.nats = f"nats://127.0.0.1:{ports['NATS']}"
-        self.pg = f"postgresql://postgres@127.0.0.1:{ports['PG']}/postgres"
-
-    def child(self, name: str) -> dict[str, Any]:
-        state = json.loads((self.var / "stack.json").read_text())
-        return next(p for p in state["processes"] if p["name"] == name)
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    var = tmp_path_factory.mktemp("var")
-    strategies = var / "strategies.yaml"
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:
     kind = f"{HERE / 'flip_often_strategy.py'}:Flip"
-    strategies.write_text(
+    strategies = (
         "strategies:\n"
         f"  - name: flip_a\n    kind: '{kind}'\n    symbols: {json.dumps(SYMBOLS)}\n"
         "    params: {interval: 1s, size: '0.02', every: 3}\n"
         f"  - name: flip_b\n    kind: '{kind}'\n    symbols: {json.dumps(SYMBOLS)}\n"
         "    params: {interval: 1s, size: '0.03', every: 4, phase: 1}\n"
     )
-    ports = {k: free_port() for k in ("NATS", "PG", "SIM", "GATEWAY")}
     env = {
-        **os.environ,
-        "TRADEBUS_VAR_DIR": str(var),
-        "TRADEBUS_STRATEGIES_FILE": str(strategies),
-        "TRADEBUS_NATS_PORT": str(ports["NATS"]),
-        "TRADEBUS_PG_PORT": str(ports["PG"]),
-        "TRADEBUS_SIM_PORT": str(ports["SIM"]),
-        "TRADEBUS_GATEWAY_PORT": str(ports["GATEWAY"]),
-        "TRADEBUS_METRICS_BASE_PORT": str(free_port()),
-        "TRADEBUS_API_TOKEN": "e2e-" + os.urandom(8).hex(),
-        "TRADEBUS_SIM_CLOCK_SPEED": "10",
         "TRADEBUS_SIM_HISTORY_HOURS": "0.2",
         "TRADEBUS_EXECUTION_LEASE_TTL_S": "1.5",
         "TRADEBUS_EXECUTION_RESYNC_EVERY_S": "1",
     }
-    env.pop("DATABASE_URL", None)
-    log = open(var / "up.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tradebus", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        yield Stack(var, ports, proc)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+    with up_stack(tmp_path_factory.mktemp("var"), strategies, env=env) as s:
+        yield s
 
 
-async def venue(s: Stack, path: str) -> Any:
+async def venue(s: UpStack, path: str) -> Any:
     async with httpx.AsyncClient(timeout=5) as c:
         r = await c.get(f"{s.sim}{path}", headers={"X-API-Key": "sim-key"})
         r.raise_for_status()
@@ -143,7 +103,7 @@ async def portfolio_positions(dsn: str) -> dict[str, Decimal]:
     return {r["symbol"]: Decimal(r["q"]) for r in rows}
 
 
-async def test_sigkill_execution_repeatedly_no_duplicate_orders_and_positions_agree(stack: Stack) -> None:
+async def test_sigkill_execution_repeatedly_no_duplicate_orders_and_positions_agree(stack: UpStack) -> None:
     started = time.monotonic()
 
     async def up_and_trading() -> bool:
@@ -153,7 +113,7 @@ async def test_sigkill_execution_repeatedly_no_duplicate_orders_and_positions_ag
             return False
 
     await eventually(up_and_trading, timeout=150, interval=0.3, what="the first venue fill")
-    nc = await nats.connect(stack.nats)
+    nc = await nats.connect(stack.nats_url)
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     restarts: list[float] = []
     try:
@@ -189,7 +149,7 @@ async def test_sigkill_execution_repeatedly_no_duplicate_orders_and_positions_ag
             for per in view.strategies.values():
                 for sy, q in per.items():
                     summed[sy] = summed.get(sy, Decimal(0)) + q
-            booked = await portfolio_positions(stack.pg)
+            booked = await portfolio_positions(stack.pg_url)
             same = all(
                 at_venue.get(sy, 0) == summed.get(sy, 0) == booked.get(sy, 0)
                 for sy in set(at_venue) | set(summed) | set(booked)

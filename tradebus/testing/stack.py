@@ -23,10 +23,16 @@ class UpStack:
     gateway: str
     nats_url: str
     pg_url: str
+    sim: str
 
     def state(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.var / "stack.json").read_text())
         return data
+
+    def child(self, name: str) -> dict[str, Any]:
+        """The supervised process `name` as `stack.json` lists it now (pid, restarts, ...)."""
+        found: dict[str, Any] = next(p for p in self.state()["processes"] if p["name"] == name)
+        return found
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -34,14 +40,20 @@ class UpStack:
 
 @contextmanager
 def up_stack(
-    var: Path, strategies_yaml: str, *, args: tuple[str, ...] = (), clock_speed: float = 10.0
+    var: Path,
+    strategies_yaml: str,
+    *,
+    args: tuple[str, ...] = (),
+    clock_speed: float = 10.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[UpStack]:
-    """Start `tradebus up` (with `args`) in `var` on free ports; stop it (then kill it) after."""
+    """Start `tradebus up` (with `args`, and `env` over the defaults) in `var` on free ports;
+    stop it (then kill it) after."""
     strategies = var / "strategies.yaml"
     strategies.write_text(strategies_yaml)
     ports = {k: free_port() for k in ("NATS", "PG", "SIM", "GATEWAY")}
     token = "e2e-" + os.urandom(8).hex()
-    env = {
+    environ = {
         **os.environ,
         "TRADEBUS_VAR_DIR": str(var),
         "TRADEBUS_STRATEGIES_FILE": str(strategies),
@@ -52,15 +64,16 @@ def up_stack(
         "TRADEBUS_METRICS_BASE_PORT": str(free_port()),
         "TRADEBUS_API_TOKEN": token,
         "TRADEBUS_SIM_CLOCK_SPEED": str(clock_speed),
+        **(env or {}),
     }
-    env.pop("DATABASE_URL", None)  # the embedded Postgres of `up` is what is tested
+    environ.pop("DATABASE_URL", None)  # the embedded Postgres of `up` is what is tested
     with open(var / "up.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tradebus", "up", *args], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "tradebus", "up", *args], env=environ, stdout=log, stderr=subprocess.STDOUT
         )
         stack = UpStack(
             proc, var, token, f"http://127.0.0.1:{ports['GATEWAY']}", f"nats://127.0.0.1:{ports['NATS']}",
-            f"postgresql://postgres@127.0.0.1:{ports['PG']}/postgres",
+            f"postgresql://postgres@127.0.0.1:{ports['PG']}/postgres", f"http://127.0.0.1:{ports['SIM']}",
         )  # fmt: skip
         try:
             yield stack
