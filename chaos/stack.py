@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tradebus.testing.servers import free_port
+from tradebus.testing.stack import stack_ports, up_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 FLIP = ROOT / "tests" / "e2e" / "flip_often_strategy.py"
@@ -95,26 +95,21 @@ def start(var: Path | None = None, extra_env: dict[str, str] | None = None) -> S
     var = var or Path(tempfile.mkdtemp(prefix="tb-chaos-"))
     var.mkdir(parents=True, exist_ok=True)
     (var / "strategies.yaml").write_text(strategies_yaml())
-    ports = {k: free_port() for k in ("NATS", "PG", "SIM", "GATEWAY")}
+    ports = stack_ports()
     token = "chaos-" + os.urandom(8).hex()
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
-        "PYTHONPATH": str(ROOT),
-        "TRADEBUS_VAR_DIR": str(var),
-        "TRADEBUS_STRATEGIES_FILE": str(var / "strategies.yaml"),
-        "TRADEBUS_NATS_PORT": str(ports["NATS"]),
-        "TRADEBUS_PG_PORT": str(ports["PG"]),
-        "TRADEBUS_SIM_PORT": str(ports["SIM"]),
-        "TRADEBUS_GATEWAY_PORT": str(ports["GATEWAY"]),
-        "TRADEBUS_METRICS_BASE_PORT": str(free_port()),
-        "TRADEBUS_API_TOKEN": token,
-        "TRADEBUS_SIM_CLOCK_SPEED": "10",
-        "TRADEBUS_SIM_HISTORY_HOURS": "0.2",
-        "TRADEBUS_SIM_ADMIN": "true",
-        "TRADEBUS_EXECUTION_LEASE_TTL_S": "1.5",
-        "TRADEBUS_EXECUTION_RESYNC_EVERY_S": "1",
-        **(extra_env or {}),
-    }
+    env = up_environment(
+        var,
+        ports,
+        token,
+        env={
+            "PYTHONPATH": str(ROOT),
+            "TRADEBUS_SIM_HISTORY_HOURS": "0.2",
+            "TRADEBUS_SIM_ADMIN": "true",
+            "TRADEBUS_EXECUTION_LEASE_TTL_S": "1.5",
+            "TRADEBUS_EXECUTION_RESYNC_EVERY_S": "1",
+            **(extra_env or {}),
+        },
+    )
     log = open(var / "up.log", "wb")
     try:
         proc = subprocess.Popen(

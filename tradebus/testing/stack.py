@@ -38,6 +38,38 @@ class UpStack:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def up_environment(
+    var: Path,
+    ports: dict[str, int],
+    token: str,
+    *,
+    clock_speed: float = 10.0,
+    env: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a `tradebus up` keeping its state in `var` (strategies in
+    `var/strategies.yaml`) on `ports` (NATS, PG, SIM, GATEWAY), with `env` over the defaults;
+    without `DATABASE_URL`: the embedded Postgres of `up` is what is tested."""
+    environ = {
+        **os.environ,
+        "TRADEBUS_VAR_DIR": str(var),
+        "TRADEBUS_STRATEGIES_FILE": str(var / "strategies.yaml"),
+        "TRADEBUS_NATS_PORT": str(ports["NATS"]),
+        "TRADEBUS_PG_PORT": str(ports["PG"]),
+        "TRADEBUS_SIM_PORT": str(ports["SIM"]),
+        "TRADEBUS_GATEWAY_PORT": str(ports["GATEWAY"]),
+        "TRADEBUS_METRICS_BASE_PORT": str(free_port()),
+        "TRADEBUS_API_TOKEN": token,
+        "TRADEBUS_SIM_CLOCK_SPEED": str(clock_speed),
+        **(env or {}),
+    }
+    environ.pop("DATABASE_URL", None)
+    return environ
+
+
+def stack_ports() -> dict[str, int]:
+    return {k: free_port() for k in ("NATS", "PG", "SIM", "GATEWAY")}
+
+
 @contextmanager
 def up_stack(
     var: Path,
@@ -49,24 +81,10 @@ def up_stack(
 ) -> Iterator[UpStack]:
     """Start `tradebus up` (with `args`, and `env` over the defaults) in `var` on free ports;
     stop it (then kill it) after."""
-    strategies = var / "strategies.yaml"
-    strategies.write_text(strategies_yaml)
-    ports = {k: free_port() for k in ("NATS", "PG", "SIM", "GATEWAY")}
+    (var / "strategies.yaml").write_text(strategies_yaml)
+    ports = stack_ports()
     token = "e2e-" + os.urandom(8).hex()
-    environ = {
-        **os.environ,
-        "TRADEBUS_VAR_DIR": str(var),
-        "TRADEBUS_STRATEGIES_FILE": str(strategies),
-        "TRADEBUS_NATS_PORT": str(ports["NATS"]),
-        "TRADEBUS_PG_PORT": str(ports["PG"]),
-        "TRADEBUS_SIM_PORT": str(ports["SIM"]),
-        "TRADEBUS_GATEWAY_PORT": str(ports["GATEWAY"]),
-        "TRADEBUS_METRICS_BASE_PORT": str(free_port()),
-        "TRADEBUS_API_TOKEN": token,
-        "TRADEBUS_SIM_CLOCK_SPEED": str(clock_speed),
-        **(env or {}),
-    }
-    environ.pop("DATABASE_URL", None)  # the embedded Postgres of `up` is what is tested
+    environ = up_environment(var, ports, token, clock_speed=clock_speed, env=env)
     with open(var / "up.log", "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tradebus", "up", *args], env=environ, stdout=log, stderr=subprocess.STDOUT
