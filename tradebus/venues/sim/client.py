@@ -79,19 +79,7 @@ async def _call(
         raise VenueError(f"{what} timed out", retryable=True) from exc
     except httpx.TransportError as exc:
         raise VenueError(f"{what} failed: {exc!r}", retryable=True) from exc
-    if resp.status_code >= 400:
-        try:
-            detail = str(resp.json().get("error", resp.text))
-        except (ValueError, AttributeError):
-            detail = resp.text
-        message = f"{what}: HTTP {resp.status_code}: {detail}"
-        if resp.status_code == 404 and order_404:
-            raise OrderNotFound(message)
-        raise VenueError(message, retryable=resp.status_code >= 500 or resp.status_code == 429)
-    try:
-        return resp.json()
-    except ValueError as exc:
-        raise VenueError(f"{what}: response is not JSON", retryable=True) from exc
+    return _answer(what, resp.status_code, resp.text, order_404)
 
 
 async def _pcall(
@@ -114,18 +102,23 @@ async def _pcall(
         raise VenueError(f"{what} timed out", retryable=True) from exc
     except HttpError as exc:
         raise VenueError(f"{what} failed: {exc}", retryable=True) from exc
-    text = raw.decode("utf-8", "replace")
+    return _answer(what, status, raw.decode("utf-8", "replace"), order_404)
+
+
+def _answer(what: str, status: int, text: str, order_404: bool) -> Any:
+    """The JSON of a sim answer, or the error it means: `OrderNotFound` for a 404 on an order,
+    `VenueError` otherwise (retryable for 5xx and 429, and for an answer that is not JSON)."""
     try:
-        data = json.loads(text)
+        data, is_json = json.loads(text), True
     except ValueError:
-        data = None
+        data, is_json = None, False
     if status >= 400:
         detail = str(data.get("error", text)) if isinstance(data, dict) else text
         message = f"{what}: HTTP {status}: {detail}"
         if status == 404 and order_404:
             raise OrderNotFound(message)
         raise VenueError(message, retryable=status >= 500 or status == 429)
-    if data is None and text.strip() != "null":
+    if not is_json:
         raise VenueError(f"{what}: response is not JSON", retryable=True)
     return data
 
