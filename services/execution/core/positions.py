@@ -17,23 +17,6 @@ ZERO = Decimal(0)
 NS = 1_000_000_000
 
 
-#: id -> (frozen message, its JSON-safe dump); the message is held, so its id is not reused
-_DUMPS: dict[int, tuple[Bracket | OrderStyle, dict[str, Any]]] = {}
-
-
-def _dumped(model: Bracket | OrderStyle) -> dict[str, Any]:
-    """A frozen message as JSON-safe data, once per object (every snapshot repeats the slots'
-    styles and brackets). Callers must not change the dict they get."""
-    hit = _DUMPS.get(id(model))
-    if hit is not None and hit[0] is model:
-        return hit[1]
-    if len(_DUMPS) >= 4096:
-        _DUMPS.clear()
-    dumped = model.model_dump(mode="json")
-    _DUMPS[id(model)] = (model, dumped)
-    return dumped
-
-
 def _sign(x: Decimal) -> int:
     return (x > 0) - (x < 0)
 
@@ -115,9 +98,9 @@ class Slot:
             "position": str(self.position),
             "avg_price": str(self.avg_price),
             "realized": str(self.realized),
-            "bracket": None if self.bracket is None else _dumped(self.bracket),
+            "bracket": None if self.bracket is None else self.bracket.model_dump(mode="json"),
             "entry_ns": self.entry_ns,
-            "style": _dumped(self.style),
+            "style": self.style.model_dump(mode="json"),
         }
 
     @classmethod
