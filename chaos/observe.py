@@ -12,11 +12,12 @@ from typing import Any
 import asyncpg
 from nats.aio.client import Client as NatsClient
 
-from chaos.stack import Stack, gateway, healthy, ledger, venue
+from chaos.stack import Stack, gateway, ledger, venue
 from chaos.verdict import Booked, OrderShape, VenueFill, Views
 from proto import KillSwitch, OrderUpdate
 from proto.subjects import KILL_SWITCH_KEY, KV_CONTROL, TRADING
 from tradebus.bus import now_ns
+from tradebus.testing.stack import healthy
 
 UNATTRIBUTED = "_unattributed"
 

@@ -19,12 +19,12 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tradebus.testing.stack import stack_ports, up_environment
+from tradebus.testing.stack import SIM_KEY, sim_get, stack_ports, up_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 FLIP = ROOT / "tests" / "e2e" / "flip_often_strategy.py"
 SYMBOLS = ("BTC-USD", "ETH-USD")
-VENUE_KEY = {"X-API-Key": "sim-key"}
+VENUE_KEY = SIM_KEY
 #: the strategies of a chaos run: two flippers that cross often, and a slower third
 STRATEGIES = (
     ("flip_a", "{interval: 1s, size: '0.02', every: 3}"),
@@ -137,10 +137,7 @@ def stop(stack: Stack, keep_var: bool = False) -> None:
 
 
 async def venue(stack: Stack, path: str) -> Any:
-    async with httpx.AsyncClient(timeout=5) as c:
-        r = await c.get(f"{stack.sim}{path}", headers=VENUE_KEY)
-        r.raise_for_status()
-        return r.json()
+    return await sim_get(stack.sim, path)
 
 
 async def set_venue_faults(stack: Stack, **faults: Any) -> dict[str, Any]:
@@ -156,14 +153,6 @@ async def gateway(stack: Stack, path: str) -> Any:
         r = await c.get(f"{stack.gateway}{path}", headers={"Authorization": f"Bearer {stack.token}"})
         r.raise_for_status()
         return r.json()
-
-
-async def healthy(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=1) as c:
-            return (await c.get(url)).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def ledger(dsn: str) -> list[dict[str, Any]]:

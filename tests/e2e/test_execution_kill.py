@@ -27,7 +27,7 @@ from proto import KillSwitch, OrderUpdate, RiskEvent
 from proto.queries import PositionsQuery, PositionsReply
 from proto.subjects import EXEC_POSITIONS, KILL_SWITCH_KEY, KV_CONTROL
 from tradebus.testing.servers import eventually
-from tradebus.testing.stack import UpStack, up_stack
+from tradebus.testing.stack import UpStack, healthy, sim_get, up_stack
 
 pytestmark = pytest.mark.e2e
 KILLS = 5
@@ -55,10 +55,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:
 
 
 async def venue(s: UpStack, path: str) -> Any:
-    async with httpx.AsyncClient(timeout=5) as c:
-        r = await c.get(f"{s.sim}{path}", headers={"X-API-Key": "sim-key"})
-        r.raise_for_status()
-        return r.json()
+    return await sim_get(s.sim, path)
 
 
 async def exec_positions(nc: Any) -> PositionsReply | None:
@@ -67,14 +64,6 @@ async def exec_positions(nc: Any) -> PositionsReply | None:
     except Exception:
         return None
     return PositionsReply.model_validate_json(reply.data)
-
-
-async def healthy(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=1) as c:
-            return (await c.get(url)).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def read_stream(js: Any, subject: str, model: Any) -> list[Any]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tradebus.testing.servers import free_port
 
 
@@ -36,6 +38,27 @@ class UpStack:
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+#: the sim's API key in a stack `tradebus up` starts
+SIM_KEY = {"X-API-Key": "sim-key"}
+
+
+async def sim_get(sim: str, path: str) -> Any:
+    """The JSON the stack's sim answers to GET `path` (raises on an error status)."""
+    async with httpx.AsyncClient(timeout=5) as c:
+        r = await c.get(f"{sim}{path}", headers=SIM_KEY)
+        r.raise_for_status()
+        return r.json()
+
+
+async def healthy(url: str) -> bool:
+    """Whether `url` answers 200 within a second."""
+    try:
+        async with httpx.AsyncClient(timeout=1) as c:
+            return (await c.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def up_environment(
