@@ -345,8 +345,16 @@ class Execution:
             self.metrics.replayed.labels("resync").inc(len(fills))
             await self.act(d)
 
+    async def committed(self) -> None:
+        """Store and publish what is pending or unpublished, so a read of the book that follows
+        shows nothing the bus has not been told (the caller holds the lock)."""
+        if not self.halted:
+            await self.flush()
+
     async def positions(self, _: PositionsQuery) -> PositionsReply:
-        view = self.book.positions_view()
+        async with self.lock:
+            await self.committed()
+            view = self.book.positions_view()
         return PositionsReply.model_validate(view)
 
 
@@ -477,7 +485,9 @@ async def serve_gateway_queries(ex: Execution) -> None:
     """Answer `exec.query.orders`: the book's orders that are not terminal."""
 
     async def open_orders(q: OrdersQuery) -> OrdersReply:
-        orders = ex.book.open_orders(ex.now)
+        async with ex.lock:
+            await ex.committed()
+            orders = ex.book.open_orders(ex.now)
         if q.owner is not None:
             orders = [o for o in orders if o.owner == q.owner]
         return OrdersReply(orders=tuple(sorted(orders, key=lambda o: o.client_order_id)))

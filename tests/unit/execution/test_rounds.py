@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from proto import OrderStatus
+from proto.queries import PositionsQuery
 from services.execution.core import Decision, NettingBook
 from services.execution.service import Execution
 from services.execution.settings import ExecutionSettings
@@ -198,3 +199,17 @@ async def test_a_round_that_sends_orders_leaves_its_outbox_to_the_store_of_their
     assert len([i for i in published if i.startswith("s")]) == 3  # one position per strategy
     assert ex.unpublished.empty and ex.pending.empty
     assert published == [o.msg_id for o in store.saved[-1].outbox]
+
+
+async def test_a_positions_query_shows_nothing_the_bus_has_not_been_told() -> None:
+    b, venue = fresh_book(2), FakeVenue()
+    ex, store = shell(b, venue)
+    await ex.act(intents(b, 2))
+    # the orders' answers wait for a store (group commit); a query must not show them first
+    assert not ex.pending.empty
+    stored = len(store.saved)
+    reply = await ex.positions(PositionsQuery())
+    assert ex.pending.empty and ex.unpublished.empty
+    assert len(store.saved) == stored + 1
+    assert sum(i.endswith(":acked:0") for i in ex.bus.js.sent) == 2
+    assert reply.net_target == {"SYM0-USD": Decimal(1), "SYM1-USD": Decimal(1)}
