@@ -90,6 +90,12 @@ async def run(rt: Runtime) -> None:
         ["strategy"],
         registry=rt.registry,
     )
+    suppressed_total = Counter(
+        "tradebus_signals_suppressed_total",
+        "Entries held back because the strategy is disabled or its symbol's feed is stale",
+        ["strategy"],
+        registry=rt.registry,
+    )
     enabled_g = Gauge(
         "tradebus_strategy_enabled",
         "1 when the strategy is enabled",
@@ -114,7 +120,7 @@ async def run(rt: Runtime) -> None:
         registry=rt.registry,
     )  # fmt: skip
     enabled_g.labels(name).set(1 if host.enabled else 0)
-    seen_errors = {"n": 0}
+    seen = {"errors": 0, "suppressed": 0}
 
     async def emit(envs: Sequence[IntentEnvelope], started: float) -> None:
         for env in envs:
@@ -122,9 +128,12 @@ async def run(rt: Runtime) -> None:
         if envs:
             intents_total.labels(name).inc(len(envs))
             latency.labels(name).observe(time.perf_counter() - started)
-        if host.stats.errors != seen_errors["n"]:
-            errors_total.labels(name).inc(host.stats.errors - seen_errors["n"])
-            seen_errors["n"] = host.stats.errors
+        if host.stats.errors != seen["errors"]:
+            errors_total.labels(name).inc(host.stats.errors - seen["errors"])
+            seen["errors"] = host.stats.errors
+        if host.stats.suppressed != seen["suppressed"]:
+            suppressed_total.labels(name).inc(host.stats.suppressed - seen["suppressed"])
+            seen["suppressed"] = host.stats.suppressed
 
     # positions first, so the strategy knows what it holds before it acts
     for symbol in host.symbols:

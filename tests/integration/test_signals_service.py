@@ -19,7 +19,7 @@ from proto.marketdata import FeedStatus
 from proto.subjects import KV_CONTROL, KV_STRATEGIES, feed_status_key, md_candle, sig_intent
 from services.signals.service import run
 from tradebus.bus import Bus
-from tradebus.service import run_service
+from tradebus.service import Runtime, run_service
 from tradebus.settings import CommonSettings
 from tradebus.testing.servers import eventually
 
@@ -69,9 +69,15 @@ async def test_user_strategy_runs_through_the_signals_service(
         got.append(env.intent)
 
     await bus.subscribe(sig_intent(name), IntentEnvelope, on_intent)
+    runtime: dict[str, Runtime] = {}
+
+    async def run_here(rt: Runtime) -> None:
+        runtime["rt"] = rt
+        await run(rt)
+
     stopping = asyncio.Event()
     service = asyncio.create_task(
-        run_service(f"signals-{name}", run, CommonSettings(nats_url=nats_url, metrics_port=0), stopping)
+        run_service(f"signals-{name}", run_here, CommonSettings(nats_url=nats_url, metrics_port=0), stopping)
     )
     try:
         await eventually(lambda: bus.kv_get(KV_STRATEGIES, name, StrategyConfig), what="the KV entry")
@@ -137,26 +143,29 @@ async def test_user_strategy_runs_through_the_signals_service(
 
         await eventually(back_to_100, timeout=10, what="threshold 100 applied after bad values")
 
-        # marketdata flags the feed stale: entries pause in that symbol, then resume
+        # marketdata flags the feed stale: entries pause in that symbol, then resume. The
+        # service's own metrics say when it has seen the flag and when it held an entry back.
+        registry = runtime["rt"].registry
+
+        def sample(metric: str) -> float:
+            return registry.get_sample_value(metric, {"strategy": name}) or 0.0
+
         def feed(stale: bool) -> FeedStatus:
             return FeedStatus(venue="sim", symbol="X-USD", stale=stale)
 
         await bus.kv_put(KV_CONTROL, feed_status_key("sim", "X-USD"), feed(True))
-        await candle(95)  # flat: the exit passes (the host thinks it holds nothing: no intent)
-
-        async def paused() -> bool:
-            before = len(got)
-            await candle(105)
-            return len(got) == before
-
-        await eventually(paused, timeout=10, what="entries paused while the feed is stale")
+        await eventually(lambda: sample("tradebus_signals_stale_symbols") == 1, what="the stale flag seen")
+        held = sample("tradebus_signals_suppressed_total")
+        await candle(105)  # an entry while flat: held back
         stale_ts = n["i"] * minute
+        await eventually(
+            lambda: sample("tradebus_signals_suppressed_total") > held, what="the entry held back"
+        )
+
         await bus.kv_put(KV_CONTROL, feed_status_key("sim", "X-USD"), feed(False))
-
-        async def resumed() -> bool:
-            return await latest_after(105) == Decimal("0.5")
-
-        await eventually(resumed, timeout=10, what="entries again once the feed is back")
+        await eventually(lambda: sample("tradebus_signals_stale_symbols") == 0, what="the feed back")
+        assert await latest_after(105) == Decimal("0.5")
+        # intents reach us in the order they were published: none was for the held-back candle
         assert all(i.ts_event != stale_ts for i in got)
         assert not service.done()
     finally:
