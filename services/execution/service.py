@@ -253,20 +253,22 @@ class Execution:
             await self.act(self.book.on_ticks(batch), durable=False)
 
     async def on_venue_events(self, events: Sequence[VenueOrder | VenueFill]) -> None:
-        """Venue events in arrival order, each applied to the book; one round for all of them."""
+        """Venue events in arrival order, each applied to the book, the loss limits checked
+        once after the last; one round for all of them."""
         if self.halted:
             return  # the next owner replays fills and looks orders up
         async with self.lock:
             d = Decision()
             loop_time = asyncio.get_running_loop().time()
-            for ev in events:
-                if isinstance(ev, VenueFill):
-                    sent = self.calls.sent_at.pop(ev.client_order_id, None)
-                    if sent is not None:
-                        self.metrics.order_to_fill.observe(loop_time - sent)
-                    d.merge(self.apply_fill(ev))
-                else:
-                    d.merge(self.book.on_order_update(ev, self.now))
+            with self.book.one_loss_check(self.now, d):  # loss limits at the batch's end
+                for ev in events:
+                    if isinstance(ev, VenueFill):
+                        sent = self.calls.sent_at.pop(ev.client_order_id, None)
+                        if sent is not None:
+                            self.metrics.order_to_fill.observe(loop_time - sent)
+                        d.merge(self.apply_fill(ev))
+                    else:
+                        d.merge(self.book.on_order_update(ev, self.now))
             await self.act(d, durable=False)
 
     async def on_clock(self) -> None:

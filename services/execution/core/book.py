@@ -19,7 +19,7 @@ from typing import Any
 from proto import OrderStyle, OrderType, OrderUpdate, Quotes, Side, TargetPosition
 from services.execution.core.decision import Decision
 from services.execution.core.netting import NET, UNATTRIBUTED, ZERO, Netting, to_decimal
-from services.execution.core.orders import OrderRecord
+from services.execution.core.orders import OrderRecord, OrderTable
 from services.execution.core.positions import Slot
 from services.execution.core.risk import RiskKind, RiskLimits
 from tradebus.venues.base import Instrument, VenueOrder
@@ -96,8 +96,9 @@ class NettingBook(Netting):
         for intent, mid in intents:
             if self._take_intent(intent, mid, now, out):
                 touched[intent.symbol] = None
-        for sy in touched:
-            self._replan(sy, now, out)
+        with self._planning():
+            for sy in touched:
+                self._replan(sy, now, out)
         return out
 
     def _take_intent(
@@ -468,7 +469,7 @@ class NettingBook(Netting):
             book._slots = {(st, sy): Slot.from_dict(d) for st, sy, d in data["slots"]}
             book._venue_pos = {sy: Decimal(q) for sy, q in data["venue_pos"].items()}
             orders = [OrderRecord.from_dict(d) for d in data["orders"]]
-            book._orders = {r.client_order_id: r for r in orders}
+            book._orders = OrderTable(orders)
             book._quotes = {str(k): str(v) for k, v in data["quotes"].items()}
             book._disabled = set(data["disabled"])
             book._killed = bool(data["killed"])

@@ -10,7 +10,9 @@ Fills of quotes go to the quoting strategy. Rest of the rules: see docs/executio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +30,7 @@ from proto import (
 )
 from services.execution.core.decision import Decision, NewOrder
 from services.execution.core.messages import built, plain_fill
-from services.execution.core.orders import IllegalTransition, OrderRecord, PlanEntry
+from services.execution.core.orders import IllegalTransition, OrderRecord, OrderTable, PlanEntry
 from services.execution.core.planning import allocate, cross, round_down, round_price
 from services.execution.core.positions import Slot
 from services.execution.core.risk import RiskContext, RiskGate, RiskKind, RiskLimits
@@ -56,6 +58,28 @@ def _style_key(style: OrderStyle) -> tuple[str, str, str]:
     return (style.type.value, str(style.limit_price), str(style.expire_after_s))
 
 
+@dataclass
+class RiskSums:
+    """What a risk check reads from the whole book: each symbol's projected position (venue
+    position + what its orders still expect to fill; symbols with orders), the open order count,
+    and each marked symbol's gross exposure |projected| x mark with their total."""
+
+    projected: dict[str, Decimal]
+    open_orders: int
+    gross: dict[str, Decimal]
+    gross_total: Decimal
+
+    def add(self, rec: OrderRecord, venue_position: Decimal, mark: Decimal | None) -> None:
+        """A new open order `rec` (its symbol's venue position and mark unchanged since)."""
+        pos = self.projected.get(rec.symbol, venue_position) + rec.expected_pending * rec.side.sign
+        self.projected[rec.symbol] = pos
+        self.open_orders += 1
+        old = self.gross.get(rec.symbol)
+        if old is not None and mark is not None:
+            self.gross[rec.symbol] = new = abs(pos) * mark
+            self.gross_total += new - old
+
+
 class Netting:
     """State, intents, netting and venue events. `NettingBook` adds clock, control, snapshots."""
 
@@ -77,7 +101,12 @@ class Netting:
         self._seq = 0
         self._slots: dict[tuple[str, str], Slot] = {}
         self._venue_pos: dict[str, Decimal] = {}
-        self._orders: dict[str, OrderRecord] = {}
+        self._orders = OrderTable()
+        #: during one batch's planning, the sums the risk checks read, kept up to date by
+        #: `_create` (see `_planning`); None outside such a batch
+        self._risk_base: RiskSums | None = None
+        #: inside `one_loss_check`: whether a fill's loss check was put off (None: outside)
+        self._pnl_put_off: bool | None = None
         self._quotes: dict[str, str] = {}  # "strategy|symbol|side" -> client order id
         self._disabled: set[str] = set()
         self._killed = False
@@ -141,7 +170,7 @@ class Netting:
         if not wants:
             return
         sign = 1 if next(iter(wants.values())) > 0 else -1
-        live = [r for r in self._orders.values() if r.owner == NET and r.symbol == symbol and not r.terminal]
+        live = [r for r in self._orders.of_symbol(symbol) if r.owner == NET and not r.terminal]
         for r in live:
             if r.side.sign != sign:
                 self._cancel(r, out)
@@ -174,8 +203,8 @@ class Netting:
 
     def _deltas(self, symbol: str) -> dict[str, Decimal]:
         pending: dict[str, Decimal] = {}
-        for r in self._orders.values():
-            if r.owner == NET and r.symbol == symbol:
+        for r in self._orders.of_symbol(symbol):
+            if r.owner == NET:
                 for st, q in r.pending_by_strategy().items():
                     pending[st] = pending.get(st, ZERO) + q * r.side.sign
         return {
@@ -215,6 +244,8 @@ class Netting:
         expire = None if expire_after_s is None else now + int(expire_after_s * NS)
         rec = OrderRecord(coid, owner, self.venue, symbol, side, type_, qty, price, now, expire, plan=plan)
         self._orders[coid] = rec
+        if self._risk_base is not None:  # the batch's sums, as `_risk_sums()` would find them now
+            self._risk_base.add(rec, self.venue_position(symbol), self._mark(symbol))
         out.submit.append(NewOrder(owner, self.venue, req, expire))
         out.order_updates.append(rec.update(now))
         return rec
@@ -226,8 +257,9 @@ class Netting:
             return price
         return round_price(price, inst.price_increment, side)
 
-    def _risk_context(self, symbol: str, strategy: str | None, now: int) -> RiskContext:
-        # every symbol's projected position in one pass over the orders (same sums, same order)
+    def _risk_sums(self) -> RiskSums:
+        """What the risk checks read from the whole book, in one pass over the orders and one
+        over the symbols."""
         projected: dict[str, Decimal] = {}
         open_orders = 0
         for r in self._orders.values():
@@ -237,23 +269,36 @@ class Netting:
             projected[r.symbol] = pos + r.expected_pending * r.side.sign
             if not r.terminal:
                 open_orders += 1
-        gross_other = ZERO
-        mids, last_px, venue_pos = self._mids, self._last_px, self._venue_pos  # `_mark` inlined
-        for sy in self._ix.symbols(self._slots, venue_pos):
-            if sy == symbol:
-                continue
-            m = mids.get(sy)
-            mark = m[0] if m is not None else last_px.get(sy)
+        gross: dict[str, Decimal] = {}
+        for sy in self._ix.symbols(self._slots, self._venue_pos):
+            mark = self._mark(sy)
             if mark is not None:
-                pos = projected.get(sy)
-                gross_other += abs(venue_pos.get(sy, ZERO) if pos is None else pos) * mark
+                gross[sy] = abs(projected.get(sy, self.venue_position(sy))) * mark
+        return RiskSums(projected, open_orders, gross, sum(gross.values(), ZERO))
+
+    @contextmanager
+    def _planning(self) -> Iterator[None]:
+        """Plan many symbols with one `_risk_sums()`: inside, only `_create` adds orders, and
+        nothing else changes a venue position, a mark or an order's expected fills (a cancel
+        only flags a request), so `_create` keeps the sums current and each check reads them."""
+        if self._risk_base is not None:
+            yield
+            return
+        self._risk_base = self._risk_sums()
+        try:
+            yield
+        finally:
+            self._risk_base = None
+
+    def _risk_context(self, symbol: str, strategy: str | None, now: int) -> RiskContext:
+        sums = self._risk_sums() if self._risk_base is None else self._risk_base
         return RiskContext(
             now=now,
             strategy=strategy,
             mid=self._fresh_mid(symbol, now),
-            projected=projected.get(symbol, self.venue_position(symbol)),
-            gross_other=gross_other,
-            open_orders=open_orders,
+            projected=sums.projected.get(symbol, self.venue_position(symbol)),
+            gross_other=sums.gross_total - sums.gross.get(symbol, ZERO),
+            open_orders=sums.open_orders,
             reduce_only=self._reduce_only,
             killed=self._killed,
             flatten=self._flatten,
@@ -261,9 +306,8 @@ class Netting:
 
     def _projected(self, symbol: str) -> Decimal:
         pos = self.venue_position(symbol)
-        for r in self._orders.values():
-            if r.symbol == symbol:
-                pos += r.expected_pending * r.side.sign
+        for r in self._orders.of_symbol(symbol):
+            pos += r.expected_pending * r.side.sign
         return pos
 
     def _fresh_mid(self, symbol: str, now: int) -> Decimal | None:
@@ -381,8 +425,27 @@ class Netting:
                 del self._orders[rec.client_order_id]
         if untracked:
             self._replan(fill.symbol, now, out)
-        self._check_pnl(now, out)
+        if self._pnl_put_off is None:
+            self._check_pnl(now, out)
+        else:
+            self._pnl_put_off = True
         return out
+
+    @contextmanager
+    def one_loss_check(self, now: int, out: Decision) -> Iterator[None]:
+        """Venue fills booked inside are checked against the loss limits once, on leaving, at
+        `now` (the time they were all applied at), as `on_ticks` checks a batch of ticks: the
+        limits see the batch's outcome, not each step of the order it arrived in."""
+        if self._pnl_put_off is not None:  # already inside one: the outer check covers these
+            yield
+            return
+        self._pnl_put_off = False
+        try:
+            yield
+        finally:
+            put_off, self._pnl_put_off = self._pnl_put_off, None
+        if put_off:
+            self._check_pnl(now, out)
 
     def _check_pnl(self, now: int, out: Decision) -> None:
         """Hook after fills: loss limits (see `NettingBook`)."""

@@ -13,6 +13,7 @@ Anything else raises `IllegalTransition`, whose message names the order and both
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -207,3 +208,42 @@ class OrderRecord:
             )
         except KeyError as e:
             raise ValueError(f"order snapshot is missing key {e.args[0]!r}") from None
+
+
+class OrderTable(dict[str, OrderRecord]):
+    """The book's orders by client order id, with a per-symbol view kept beside them.
+
+    `of_symbol(s)` yields the orders of `s` in the table's own (insertion) order, so a sum over
+    them equals the same sum over the whole table filtered by symbol. Only `[k] = rec` and
+    `del [k]` change the table; the other mutating methods of `dict` are refused.
+    """
+
+    def __init__(self, records: Iterable[OrderRecord] = ()) -> None:
+        super().__init__()
+        self._by_symbol: dict[str, dict[str, OrderRecord]] = {}
+        for rec in records:
+            self[rec.client_order_id] = rec
+
+    def __setitem__(self, key: str, rec: OrderRecord) -> None:
+        old = self.get(key)
+        if old is not None and old.symbol != rec.symbol:
+            del self[key]
+        super().__setitem__(key, rec)
+        self._by_symbol.setdefault(rec.symbol, {})[key] = rec
+
+    def __delitem__(self, key: str) -> None:
+        rec = self[key]
+        super().__delitem__(key)
+        mine = self._by_symbol[rec.symbol]
+        del mine[key]
+        if not mine:
+            del self._by_symbol[rec.symbol]
+
+    def of_symbol(self, symbol: str) -> Iterable[OrderRecord]:
+        mine = self._by_symbol.get(symbol)
+        return () if mine is None else mine.values()
+
+    def _refused(self, *_: Any, **__: Any) -> Any:
+        raise TypeError("OrderTable changes only through [key] = record and del [key]")
+
+    pop = popitem = clear = update = setdefault = __ior__ = _refused

@@ -436,3 +436,34 @@ def test_a_batch_of_ticks_ends_where_the_same_ticks_one_by_one_end() -> None:
     # the time stop (60 s) fired in both, once
     assert kinds(d.risk_events) == [k for x in one for k in kinds(x.risk_events)] == ["bracket"]
     assert [s.request for s in d.submit] == [s.request for x in one for s in x.submit]
+
+
+def test_fills_of_one_venue_batch_are_checked_against_the_loss_limit_once_at_its_end() -> None:
+    """Three losing fills booked one by one trip the daily loss limit at the second; booked as
+    one batch they trip it once, after the third, and leave the book where the one-by-one path
+    does (the strategy disabled, its position closed by one order)."""
+
+    def losing(batched: bool) -> tuple[NettingBook, list[str], list[NewOrder]]:
+        b = book(daily_loss_limit=D(50))
+        (buy,) = b.on_intent(target("A", "BTC", "3"), D(100), T0).submit
+        prices = ("100", "80", "60")  # each fill bought above the 60 mark
+        b.on_tick("BTC", 60, 60, T0)
+        out = Decision()
+        fills = [vfill(buy, "1", px) for px in prices]
+        if batched:
+            with b.one_loss_check(T0, out):
+                for f in fills:
+                    out.merge(b.on_venue_fill(f, T0))
+        else:
+            for f in fills:
+                out.merge(b.on_venue_fill(f, T0))
+        return b, kinds(out.risk_events), out.submit
+
+    one_by_one, events_each, submits_each = losing(batched=False)
+    batch, events_batch, submits_batch = losing(batched=True)
+    assert events_each.count("daily_loss") == events_batch.count("daily_loss") == 1
+    assert not one_by_one.enabled("A") and not batch.enabled("A")
+    assert batch.target("A", "BTC") == one_by_one.target("A", "BTC") == 0
+    assert [n.request.qty for n in submits_batch] == [D(3)]  # the whole position, in one order
+    assert sum((n.request.qty for n in submits_each), D(0)) >= D(2)
+    assert batch.pnl() == one_by_one.pnl()

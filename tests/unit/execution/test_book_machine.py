@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from proto import OrderStatus, OrderStyle, Quote, Quotes, TargetPosition
 from services.execution.core import NET, Decision, NettingBook
+from services.execution.core.risk import RiskContext
 from tests.unit.execution.factory import NS, T0, limits
 from tradebus.venues.base import Instrument, OrderRequest, VenueFill, VenueOrder
 
@@ -51,10 +52,20 @@ class SimOrder:
         )  # fmt: skip
 
 
+class CheckedBook(NettingBook):
+    """The book, checking at each risk check of a planned batch that the sums `_create` kept
+    up to date are what a fresh scan of the orders finds."""
+
+    def _risk_context(self, symbol: str, strategy: str | None, now: int) -> RiskContext:
+        if self._risk_base is not None:
+            assert self._risk_base == self._risk_sums(), "a batch's risk sums drifted from the book"
+        return super()._risk_context(symbol, strategy, now)
+
+
 class BookMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.book = NettingBook("sim", LIMITS, instruments=INSTRUMENTS)
+        self.book: NettingBook = CheckedBook("sim", LIMITS, instruments=INSTRUMENTS)
         self.now = T0
         self.mids = {"BTC": D(100), "ETH": D(20)}
         self.orders: dict[str, SimOrder] = {}
@@ -120,7 +131,7 @@ class BookMachine(RuleBasedStateMachine):
 
     def restart(self, snapshot: dict[str, object]) -> None:
         data = json.loads(json.dumps(snapshot))
-        self.book = NettingBook.restore(data, LIMITS, INSTRUMENTS)
+        self.book = CheckedBook.restore(data, LIMITS, INSTRUMENTS)
         open_views = [o.view(OrderStatus.ACKED) for o in self.open_orders()]
         self.apply(self.book.reconcile(dict(self.venue_pos), open_views, self.now))
 

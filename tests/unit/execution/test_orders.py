@@ -8,7 +8,7 @@ import pytest
 
 from proto import OrderStatus, OrderType, Side
 from services.execution.core import IllegalTransition, OrderRecord
-from services.execution.core.orders import PlanEntry
+from services.execution.core.orders import OrderTable, PlanEntry
 
 S = OrderStatus
 
@@ -90,3 +90,22 @@ def test_dict_round_trip_and_missing_key() -> None:
     del d["plan"]
     with pytest.raises(ValueError, match="'plan'"):
         OrderRecord.from_dict(d)
+
+
+def test_order_table_views_each_symbol_in_table_order_and_refuses_other_changes() -> None:
+    recs = [order(client_order_id=f"tb-{i}", symbol=sy) for i, sy in enumerate("ABABC")]
+    table = OrderTable(recs)
+    assert [r.client_order_id for r in table.of_symbol("A")] == ["tb-0", "tb-2"]
+    assert list(table.of_symbol("Z")) == []
+    del table["tb-0"]
+    table["tb-9"] = order(client_order_id="tb-9", symbol="A")
+    table["tb-4"] = order(client_order_id="tb-4", symbol="B")  # re-filed under another symbol
+    assert [r.client_order_id for r in table.of_symbol("A")] == ["tb-2", "tb-9"]
+    assert [r.client_order_id for r in table.of_symbol("B")] == ["tb-1", "tb-3", "tb-4"]
+    assert list(table.of_symbol("C")) == []
+    for sy in "ABC":  # the view holds exactly the table's orders of the symbol, in table order
+        assert list(table.of_symbol(sy)) == [r for r in table.values() if r.symbol == sy]
+    with pytest.raises(TypeError, match="OrderTable changes only"):
+        table.pop("tb-2")
+    with pytest.raises(TypeError, match="OrderTable changes only"):
+        table.update({})
