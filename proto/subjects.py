@@ -40,6 +40,11 @@ def md_candle(venue: str, symbol: str, interval: str) -> str:
     return f"md.candle.{_token(venue)}.{_token(symbol)}.{_token(interval)}"
 
 
+def md_forming(venue: str, symbol: str, interval: str) -> str:
+    """The candle still forming (core NATS only: outside the `MARKET` stream, never stored)."""
+    return f"md.forming.{_token(venue)}.{_token(symbol)}.{_token(interval)}"
+
+
 def md_book(venue: str, symbol: str) -> str:
     return f"md.book.{_token(venue)}.{_token(symbol)}"
 

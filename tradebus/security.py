@@ -58,7 +58,7 @@ class Grants:
 #: one user per strategy. Change a service's bus use -> change its row (tests/deploy checks both).
 GRANTS: dict[str, Grants] = {
     "marketdata": Grants(
-        publish=("md.tick.>", "md.candle.>", "md.book.>"),
+        publish=("md.tick.>", "md.candle.>", "md.forming.>", "md.book.>"),
         serve=(MD_HISTORY,),
         # feed status (stale / live) per symbol; the kill switch stays the gateway's alone
         kv_read=((KV_CONTROL, "feed.>"),),

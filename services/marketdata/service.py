@@ -10,7 +10,7 @@ from prometheus_client import Counter, Gauge
 
 from proto import Candle, HistoryReply, HistoryRequest, Tick, interval_ns
 from proto.marketdata import FeedStatus
-from proto.subjects import KV_CONTROL, MD_HISTORY, feed_status_key, md_candle, md_tick
+from proto.subjects import KV_CONTROL, MD_HISTORY, feed_status_key, md_candle, md_forming, md_tick
 from services.marketdata.core import CandleAggregator
 from services.marketdata.history import StaleTracker, finer_intervals, with_fallback
 from services.marketdata.settings import MarketdataSettings
@@ -136,10 +136,14 @@ async def run(rt: Runtime) -> None:
                 late_seen["n"] = agg.late
 
     async def partials() -> None:
+        """The forming candles, every `partial_every_s`, on core NATS (`md.forming`, which no
+        stream stores), yielding every few candles so the feed is never held up for long."""
         while cfg.partial_every_s > 0:
             await asyncio.sleep(cfg.partial_every_s)
-            for c in agg.partials():
-                await rt.bus.publish(md_candle(c.venue, c.symbol, c.interval), c)
+            for i, c in enumerate(agg.partials(), 1):
+                await rt.bus.publish(md_forming(c.venue, c.symbol, c.interval), c)
+                if i % 10 == 0:
+                    await asyncio.sleep(0)
 
     async def stored(req: HistoryRequest) -> list[Candle]:
         """Kept candles of the interval, with missing buckets aggregated from finer ones."""
