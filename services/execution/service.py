@@ -102,6 +102,9 @@ class Execution:
         #: order's and position's newest state only (so `new` then `acked` is one message)
         self.unpublished = Decision()
         self._flusher: asyncio.Task[None] | None = None
+        #: the last store's outbox being published and its ids copied to the journal; the next
+        #: store (which replaces that outbox) waits for it, the lock does not
+        self._publishing: asyncio.Future[None] | None = None
         self.dead = False
         self.closed = False
         self.kill_applied: tuple[bool, bool] | None = None
@@ -138,11 +141,9 @@ class Execution:
                 carry = bool(d.submit)
                 outbox = await self.commit(d, carry=carry)
                 journal = self.store.flush() if carry else self.after_store(outbox)
-                published = asyncio.ensure_future(journal)
-                try:
-                    d = await self.venue_round(d)
-                finally:
-                    await published
+                self._publishing = asyncio.ensure_future(journal)
+                self._publishing.add_done_callback(self._on_published)
+                d = await self.venue_round(d)
                 store = False
             if not d.empty:
                 self.pending.merge(d)
@@ -152,6 +153,24 @@ class Execution:
             self.rt.stopping.set()
             log.exception("execution state could not be stored or published; stopping to restart")
             raise
+
+    def _on_published(self, fut: asyncio.Future[None]) -> None:
+        """A publication that failed stops the instance at once (its outbox is stored: the next
+        start publishes it), not only when the next store would have found out."""
+        if fut.cancelled() or fut.exception() is None:
+            return
+        if not self.dead:
+            self.dead = True
+            self.rt.stopping.set()
+            log.error(
+                "execution outbox could not be published; stopping to restart", error=str(fut.exception())
+            )
+
+    async def published(self) -> None:
+        """Wait for the last store's outbox to be acked (and its ids journaled); raise if not."""
+        publishing, self._publishing = self._publishing, None
+        if publishing is not None:
+            await publishing
 
     def _queue_flush(self) -> None:
         """Store `pending` once the inputs already waiting for the lock had their turn (they
@@ -182,6 +201,7 @@ class Execution:
             risk_events=[*self.unpublished.risk_events, *d.risk_events],
         )
         outbox = outgoing(full)
+        await self.published()  # this store replaces the stored outbox: the last one is out
         await self.save(outbox)
         self.unpublished = full if carry else Decision()
         for f in d.fills:
@@ -352,6 +372,7 @@ class Execution:
         shows nothing the bus has not been told (the caller holds the lock)."""
         if not self.halted:
             await self.flush()
+            await self.published()
 
     async def positions(self, _: PositionsQuery) -> PositionsReply:
         async with self.lock:
@@ -470,6 +491,7 @@ async def run(rt: Runtime) -> None:
             if not ex.dead:
                 try:
                     await ex.act(ex.book.withdraw_quotes())
+                    await ex.published()
                 except Exception as exc:
                     log.warning("could not withdraw quotes on shutdown", error=str(exc))
         await lease.release()

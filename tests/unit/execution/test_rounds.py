@@ -11,17 +11,19 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from proto import OrderStatus
 from proto.queries import PositionsQuery
 from services.execution.core import Decision, NettingBook
-from services.execution.service import Execution
+from services.execution.service import Execution, Halted
 from services.execution.settings import ExecutionSettings
 from services.execution.store import Ids, SnapshotStore, Stored
 from tests.unit.execution.factory import NS, T0, book, target
 from tests.unit.execution.fake_kv import FakeKV
 from tradebus.metrics import BusMetrics
+from tradebus.testing.servers import eventually
 from tradebus.venues.base import OrderNotFound, OrderRequest, VenueError, VenueOrder
 
 
@@ -73,16 +75,41 @@ class FakeStore(SnapshotStore):
     async def save(self, s: Stored, new: Ids, remembered: Callable[[], Ids]) -> None:
         await super().save(s, new, remembered)
         self.saved.append(s)
+        if self.events is not None:
+            self.events.append("stored")
+
+    events: list[str] | None = None
 
 
 class FakeJS:
+    """Records what is published; acks at once, or (`hold()`) only when `release()` is called."""
+
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.events: list[str] = []
+        self.held: list[asyncio.Future[None]] | None = None
+
+    def hold(self) -> None:
+        self.held = []
+
+    def release(self) -> None:
+        held, self.held = self.held or [], None
+        self.events.append(f"acked {len(held)}")
+        for f in held:
+            f.set_result(None)
+
+    def refuse(self) -> None:
+        held, self.held = self.held or [], None
+        for f in held:
+            f.set_exception(RuntimeError("nats: no response from stream"))
 
     async def publish_async(self, subject: str, payload: bytes, headers: dict[str, str]) -> Any:
         self.sent.append(headers["Nats-Msg-Id"])
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
+        if self.held is None:
+            done.set_result(None)
+        else:
+            self.held.append(done)
         return done
 
 
@@ -127,6 +154,7 @@ async def test_a_batch_is_stored_once_before_its_orders_go_out_concurrently() ->
     # ... which the flush queued behind the lock makes when no input came first
     assert ex._flusher is not None
     await asyncio.wait_for(ex._flusher, 5)
+    await ex.published()
     assert len(store.saved) == 2 and ex.pending.empty
     second = {o["client_order_id"]: o["status"] for o in store.saved[1].book["orders"]}  # type: ignore[index]
     assert second == dict.fromkeys(sent, "acked")
@@ -194,6 +222,7 @@ async def test_a_round_that_sends_orders_leaves_its_outbox_to_the_store_of_their
     assert ex.bus.js.sent == []
     assert ex._flusher is not None
     await asyncio.wait_for(ex._flusher, 5)
+    await ex.published()
     published = ex.bus.js.sent
     assert sorted(i for i in published if i.startswith("tb-")) == sorted(f"{c}:acked:0" for c in sent)
     assert len([i for i in published if i.startswith("s")]) == 3  # one position per strategy
@@ -213,3 +242,46 @@ async def test_a_positions_query_shows_nothing_the_bus_has_not_been_told() -> No
     assert len(store.saved) == stored + 1
     assert sum(i.endswith(":acked:0") for i in ex.bus.js.sent) == 2
     assert reply.net_target == {"SYM0-USD": Decimal(1), "SYM1-USD": Decimal(1)}
+
+
+async def test_the_lock_is_free_while_an_outbox_is_acked_and_the_next_store_waits_for_the_acks() -> None:
+    b, venue = fresh_book(4), FakeVenue()
+    ex, store = shell(b, venue)
+    js = ex.bus.js
+    store.events = js.events
+    await ex.act(intents(b, 2))  # orders out; their answers wait in `pending`
+    js.hold()
+    assert ex._flusher is not None
+    await asyncio.wait_for(ex._flusher, 5)  # the answers' store publishes both outboxes ...
+    assert js.held and not ex.lock.locked()  # ... and leaves the lock while the acks are out
+    assert ex._publishing is not None and not ex._publishing.done()
+
+    async def next_input() -> None:  # new targets in two more symbols, as the shell's inputs act
+        async with ex.lock:
+            await ex.act(intents(b, 4))
+
+    second = asyncio.create_task(next_input())
+    await eventually(lambda: ex.lock.locked() or second.done(), what="the next input at work")
+    js.release()
+    await asyncio.wait_for(second, 5)
+    # the store that replaces the stored outbox came only after that outbox was acked
+    assert js.events[:4] == ["stored", "stored", js.events[2], "stored"], js.events
+    assert js.events[2].startswith("acked ") and int(js.events[2].split()[1]) > 0
+
+
+async def test_an_outbox_that_is_not_acked_stops_the_instance_without_waiting_for_another_store() -> None:
+    b, venue = fresh_book(2), FakeVenue()
+    ex, store = shell(b, venue)
+    js = ex.bus.js
+    await ex.act(intents(b, 2))
+    js.hold()
+    assert ex._flusher is not None
+    await asyncio.wait_for(ex._flusher, 5)
+    assert js.held and not ex.dead
+    js.refuse()
+    await eventually(lambda: ex.dead, what="the instance marked dead")
+    assert ex.rt.stopping.is_set()
+    with pytest.raises(Halted):
+        await ex.act(intents(b, 2))
+    # the refused outbox is the last stored one: the next start publishes it
+    assert {o.msg_id for o in store.saved[-1].outbox} <= set(js.sent)
