@@ -304,12 +304,6 @@ class Netting:
             flatten=self._flatten,
         )
 
-    def _projected(self, symbol: str) -> Decimal:
-        pos = self.venue_position(symbol)
-        for r in self._orders.of_symbol(symbol):
-            pos += r.expected_pending * r.side.sign
-        return pos
-
     def _fresh_mid(self, symbol: str, now: int) -> Decimal | None:
         m = self._mids.get(symbol)
         if m is None or now - m[1] > int(self.limits.max_price_age_s * NS):
