@@ -16,10 +16,10 @@ waited in their queues) and each batch is handled under one lock, in rounds:
   4. only when no round is left is the batch acked.
 Group commit: a decision that calls nothing at the venue and did not come from an acked input
 (the venue's answers and events, ticks) is not stored on its own: it waits in `pending` and rides
-with the next store, which the next input makes or, if none comes first, a flush queued behind
-the lock. A crash before that store loses nothing the next start does not rebuild: the venue's
-fills are replayed from the stored watermark and orders whose answer was not stored are looked
-up by id, exactly as after a crash during a venue call.
+with the next store, which the next input makes or, if none comes within `flush_after_s`, a
+flush queued behind the lock. A crash before that store loses nothing the next start does not
+rebuild: the venue's fills are replayed from the stored watermark and orders whose answer was
+not stored are looked up by id, exactly as after a crash during a venue call.
 A crash anywhere re-delivers the unacked inputs; the restored book recognizes what it already did
 (intent ids, venue fill ids, client order ids) and the stored outbox is re-published on start: no
 duplicate order, no lost fill, no lost message. If a store or publish fails the in-memory book is
@@ -173,13 +173,15 @@ class Execution:
             await publishing
 
     def _queue_flush(self) -> None:
-        """Store `pending` once the inputs already waiting for the lock had their turn (they
-        take it along in their own store if they make one)."""
+        """Store `pending` after `flush_after_s` and the inputs already waiting for the lock
+        (an input that stores takes it along: the next batch of intents usually does)."""
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="execution-flush")
 
     async def _flush(self) -> None:
         try:
+            if self.cfg.flush_after_s > 0:  # the next input's store may take `pending` along
+                await asyncio.sleep(self.cfg.flush_after_s)
             async with self.lock:
                 if not self.halted:
                     await self.flush()

@@ -56,6 +56,9 @@ class ExecutionSettings(BaseSettings):
     batch_max: int = Field(default=100, ge=1, le=1000)
     #: most venue calls of one round in flight at once (different client order ids)
     venue_concurrency: int = Field(default=16, ge=1, le=256)
+    #: how long a decision that needs no store of its own (answers, fills, ticks) may wait in
+    #: `pending` for the next input's store before a flush stores it (seconds)
+    flush_after_s: float = Field(default=0.01, ge=0, le=1)
 
 
 class SettingsError(SystemExit):

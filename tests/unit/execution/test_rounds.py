@@ -113,12 +113,14 @@ class FakeJS:
         return done
 
 
-def shell(b: NettingBook, venue: FakeVenue, concurrency: int = 4) -> tuple[Execution, FakeStore]:
+def shell(
+    b: NettingBook, venue: FakeVenue, concurrency: int = 4, flush_after_s: float = 0.01
+) -> tuple[Execution, FakeStore]:
     reg = CollectorRegistry()
     bus = SimpleNamespace(js=FakeJS(), metrics=BusMetrics(reg))
     rt: Any = SimpleNamespace(registry=reg, bus=bus, stopping=asyncio.Event())
     store = FakeStore()
-    cfg = ExecutionSettings(venue_concurrency=concurrency)
+    cfg = ExecutionSettings(venue_concurrency=concurrency, flush_after_s=flush_after_s)
     return Execution(rt, cfg, b, venue, store, Stored(now=T0)), store  # type: ignore[arg-type]
 
 
@@ -286,3 +288,26 @@ async def test_an_outbox_that_is_not_acked_stops_the_instance_without_waiting_fo
     # the refused outbox is the last stored one: the next start publishes it
     refused = {o.msg_id for o in store.saved[-1].outbox}
     assert refused and refused <= set(js.sent)
+
+
+async def test_the_answers_ride_with_the_next_input_that_comes_within_flush_after() -> None:
+    """A round's answers wait up to `flush_after_s` for the next input's store; with no wait,
+    the flush stores them first and the next input makes a store of its own."""
+
+    async def stores(flush_after_s: float) -> list[Stored]:
+        b, venue = fresh_book(4), FakeVenue()
+        ex, store = shell(b, venue, flush_after_s=flush_after_s)
+        await ex.act(intents(b, 2))  # two orders out, their answers (acked) pending
+        assert len(store.saved) == 1 and not ex.pending.empty
+        await asyncio.sleep(0)  # one turn of the loop: a flush with no wait takes the lock now
+        async with ex.lock:  # the next input: two more symbols
+            await ex.act(intents(b, 4))
+        assert ex._flusher is not None
+        ex._flusher.cancel()
+        return store.saved
+
+    waited = await stores(1.0)
+    assert len(waited) == 2  # the next input's store carried the answers
+    acked = [o["client_order_id"] for o in waited[1].book["orders"] if o["status"] == "acked"]  # type: ignore[index]
+    assert len(acked) == 2
+    assert len(await stores(0.0)) == 3  # the flush stored them on its own first
