@@ -89,7 +89,7 @@ def settle_heap() -> None:
     """Once a service is up: collect, then freeze what survived (modules, schemas, settings,
     the restored state) out of the collector's sight. Full collections then walk only what
     came after: measured in execution at 1,000 ticks/s, they went from ~40 ms each to
-    well under a millisecond. Only for a process of its own (`gc.freeze` is process-wide)."""
+    about 1 ms. Only for a process of its own (`gc.freeze` is process-wide)."""
     gc.collect()
     gc.freeze()
 
