@@ -74,13 +74,19 @@ def metrics_urls(var: Path) -> dict[str, str]:
     return {p["name"]: p["metrics"] for p in state["processes"] if p.get("metrics")}
 
 
+UNREACHED: dict[str, str] = {}
+
+
 async def scrape(urls: dict[str, str]) -> dict[str, str]:
+    """Every service's /metrics text, or {} if one cannot be read (named in `UNREACHED`)."""
     async with httpx.AsyncClient(timeout=5) as c:
         out = {}
         for name, url in urls.items():
             try:
                 out[name] = (await c.get(url)).text
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
+                UNREACHED.clear()
+                UNREACHED[name] = f"{url}: {exc!r}"
                 return {}
         return out
 
@@ -121,7 +127,11 @@ async def test_metrics_dashboards_and_pnl_on_a_running_stack(var: Path) -> None:
     try:
         texts, _ = await eventually(everything_has_data, timeout=150, interval=1.0, what="every panel's data")
     except AssertionError:
-        pytest.fail(f"dashboard series without data: {getattr(everything_has_data, 'last', '?')}")
+        tail = (var / "up.log").read_text(errors="replace")[-3000:]
+        pytest.fail(
+            f"dashboard series without data: {getattr(everything_has_data, 'last', '?')}; "
+            f"last unreachable: {UNREACHED}; up.log ends:\n{tail}"
+        )
     exported = set().union(*(sample_names(t) for t in texts.values()))
     named = {n for q in queries for n in metric_names(q.expr)}
     assert named - exported == set()
