@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from proto import Message
 from proto.subjects import STREAMS, StreamSpec, deadletter
 from tradebus.metrics import BusMetrics, subject_kind
+from tradebus.pull import Puller
 
 M = TypeVar("M", bound=Message)
 log = structlog.get_logger()
@@ -61,7 +62,7 @@ class Bus:
         self.metrics = BusMetrics(registry)
         self.service = service
         self._tasks: list[asyncio.Task[None]] = []
-        self._pull_subs: list[JetStreamContext.PullSubscription] = []
+        self._pullers: list[Puller] = []
         self._closing = asyncio.Event()
         #: JetStream replicas of the streams and KV buckets this bus creates (3 on a NATS cluster)
         self.replicas = 1
@@ -247,14 +248,14 @@ class Bus:
         Unparseable -> dead letter + ack. Handler error -> nak with back-off; after `max_deliver`
         attempts -> dead letter + ack. Returns the task that runs the loop.
         """
-        sub = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, deliver_new)
+        puller = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, deliver_new)
         kind = subject_kind(subject)
 
         async def each(raws: list[Msg]) -> None:
             for raw in raws:
                 await self._handle_durable(raw, model, handler, kind, max_deliver)
 
-        return self._fetch_loop(sub, durable, batch, each)
+        return self._fetch_loop(puller, stream, durable, each)
 
     async def consume_batch(
         self,
@@ -279,13 +280,13 @@ class Bus:
         :meth:`consume`: a message that fails alone is retried with back-off and dead-lettered
         after `max_deliver` attempts; the others are stored and acked.
         """
-        sub = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, deliver_new)
+        puller = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, deliver_new)
         kind = subject_kind(subject)
 
         async def whole(raws: list[Msg]) -> None:
             await self._handle_batch(raws, model, handler, kind, max_deliver)
 
-        return self._fetch_loop(sub, durable, batch, whole)
+        return self._fetch_loop(puller, stream, durable, whole)
 
     async def _pull(
         self,
@@ -296,8 +297,9 @@ class Bus:
         max_deliver: int,
         ack_wait_s: float,
         deliver_new: bool,
-    ) -> JetStreamContext.PullSubscription:
+    ) -> Puller:
         config = js_api.ConsumerConfig(
+            name=durable,
             durable_name=durable,
             ack_policy=js_api.AckPolicy.EXPLICIT,
             max_deliver=max_deliver + 1,
@@ -306,48 +308,39 @@ class Bus:
             deliver_policy=js_api.DeliverPolicy.NEW if deliver_new else js_api.DeliverPolicy.ALL,
             max_ack_pending=batch * 10,
         )
-        sub = await self.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
-        self._pull_subs.append(sub)
-        await self._record_lag(sub, durable)  # the series exists from the start, not after a first idle
-        return sub
+        try:  # an existing consumer is used as it is (as `pull_subscribe` does)
+            await self.js.consumer_info(stream, durable)
+        except NotFoundError:
+            await self.js.add_consumer(stream, config)
+        puller = Puller(self.nc, stream, durable, batch)
+        await puller.start()
+        self._pullers.append(puller)
+        await self._record_lag(stream, durable)  # the series exists from the start, not after a first idle
+        return puller
 
     def _fetch_loop(
-        self,
-        sub: JetStreamContext.PullSubscription,
-        durable: str,
-        batch: int,
-        handle: Callable[[list[Msg]], Awaitable[None]],
+        self, puller: Puller, stream: str, durable: str, handle: Callable[[list[Msg]], Awaitable[None]]
     ) -> asyncio.Task[None]:
-        async def fetch() -> list[Msg]:
-            try:
-                return await sub.fetch(batch, timeout=1.0)
-            except (TimeoutError, NatsTimeoutError):
-                await self._record_lag(sub, durable)
-            except Exception as exc:  # connection trouble: back off, the client reconnects
-                if not self._closing.is_set():
-                    log.warning("fetch failed", consumer=durable, error=str(exc))
-                    await asyncio.sleep(0.5)
-            return []
-
         async def loop() -> None:
-            """The next batch is fetched while this one is handled (one fetch ahead at most,
-            handled strictly in turn), so no fetch round trip waits between two batches."""
-            ahead = asyncio.create_task(fetch())
+            """Batches handled strictly in turn; the next one arrives meanwhile (`Puller`)."""
             try:
                 while not self._closing.is_set():
-                    msgs = await ahead
+                    try:
+                        msgs = await puller.take(timeout=1.0)
+                    except Exception as exc:  # connection trouble: back off, the client reconnects
+                        log.warning("pull failed", consumer=durable, error=str(exc))
+                        await asyncio.sleep(0.5)
+                        continue
+                    if not msgs:
+                        await self._record_lag(stream, durable)
+                        continue
                     if self._closing.is_set():
                         await _give_back(msgs)
                         return
-                    ahead = asyncio.create_task(fetch())
-                    if msgs:
-                        self._lag_from(msgs[-1], durable)
-                        await handle(msgs)
+                    self._lag_from(msgs[-1], durable)
+                    await handle(msgs)
             finally:
-                if not ahead.done():
-                    ahead.cancel()
-                elif not ahead.cancelled() and ahead.exception() is None:
-                    await _give_back(ahead.result())
+                await _give_back(await puller.stop())
 
         task = asyncio.create_task(loop(), name=f"consume:{durable}")
         self._tasks.append(task)
@@ -424,9 +417,9 @@ class Bus:
             log.error("dead letter publish failed", subject=raw.subject, error=str(exc))
             raise
 
-    async def _record_lag(self, sub: JetStreamContext.PullSubscription, durable: str) -> None:
+    async def _record_lag(self, stream: str, durable: str) -> None:
         try:
-            info = await sub.consumer_info()
+            info = await self.js.consumer_info(stream, durable)
             self.metrics.consumer_lag.labels(durable).set(info.num_pending or 0)
         except Exception as exc:
             log.debug("consumer info failed", consumer=durable, error=str(exc))
@@ -505,16 +498,13 @@ class Bus:
         """Stop consumer loops, then drain: in-flight handlers finish, nothing is dropped."""
         self._closing.set()
         if self._tasks:
-            # a loop notices `_closing` after its current batch (fetch waits at most 1 s)
+            # a loop notices `_closing` after its current batch (a take waits at most 1 s)
             _, pending = await asyncio.wait(self._tasks, timeout=3)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        for sub in self._pull_subs:  # a pull subscription never finishes draining on its own
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:
-                log.debug("unsubscribe failed", error=str(exc))
+        for puller in self._pullers:  # its inbox never finishes draining on its own
+            await _give_back(await puller.stop())
         if not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), 5)

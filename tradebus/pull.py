@@ -1,0 +1,142 @@
+"""A JetStream pull consumer kept fed: messages flow in while the previous batch is handled.
+
+A `fetch` per batch asks for messages only when the consumer is ready for them: what is published
+while a batch is handled waits in the stream for the next request, and a request made ahead of
+time returns with the first message or two, leaving the rest for the batch after. `Puller` keeps
+`batch` messages of credit requested at all times (pull requests with an expiry, renewed as they
+are used up or expire), so every message is in the local queue by the time the consumer is ready,
+and `take()` hands over everything that arrived, up to `batch`, at once.
+
+The credit is bounded (at most `2 * batch` requested or waiting here), so a slow consumer does not
+pull the stream into memory; what is delivered and not acked is redelivered after the consumer's
+ack wait, as with `fetch`. A request the server never ends (the connection dropped meanwhile) is
+forgotten shortly after its expiry, and new credit is requested in its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+log = structlog.get_logger()
+
+#: the JetStream API of the account (no domain, no prefix: as `nc.jetstream()` uses it)
+API_PREFIX = "$JS.API"
+STATUS = "Status"
+#: statuses that end a pull request: no messages, request timeout (expired), conflict
+ENDS = {"404", "408", "409"}
+HEARTBEAT = "100"
+
+
+class Puller:
+    def __init__(self, nc: NatsClient, stream: str, durable: str, batch: int, expires_s: float = 5.0) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.nc, self.batch, self.expires_s = nc, batch, expires_s
+        self.next_subject = f"{API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.durable = durable
+        self.inbox = nc.new_inbox()
+        self.queue: deque[Msg] = deque()
+        self.ready = asyncio.Event()
+        #: open pull requests, oldest first: [forget at (monotonic s), messages still owed]
+        self.requests: deque[list[float]] = deque()
+        self._sub: Any = None
+        self._requesting = False
+        #: pull requests the server ended (expired or refused)
+        self.ended = 0
+
+    @property
+    def credit(self) -> int:
+        return int(sum(r[1] for r in self.requests))
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
+        await self._top_up()
+
+    async def stop(self) -> list[Msg]:
+        """Stop asking and receiving; return what arrived and was not taken (to give back)."""
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception as exc:
+                log.debug("unsubscribe failed", error=str(exc))
+            self._sub = None
+        left = list(self.queue)
+        self.queue.clear()
+        return left
+
+    async def take(self, timeout: float) -> list[Msg]:
+        """Everything that arrived, up to `batch` (oldest first); wait up to `timeout` for one."""
+        deadline = time.monotonic() + timeout
+        while not self.queue:
+            await self._top_up()  # also in place of requests past their expiry
+            now = time.monotonic()
+            if now >= deadline:
+                return []
+            wait = deadline - now
+            if self.requests:  # wake when the oldest is to be forgotten, if that comes first
+                wait = max(0.01, min(wait, self.requests[0][0] - now))
+            self.ready.clear()
+            try:
+                await asyncio.wait_for(self.ready.wait(), wait)
+            except TimeoutError:
+                pass
+        n = min(self.batch, len(self.queue))
+        msgs = [self.queue.popleft() for _ in range(n)]
+        await self._top_up()
+        return msgs
+
+    async def _on_msg(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        status = headers.get(STATUS)
+        if status is None:
+            self._owed_one()
+            self.queue.append(msg)
+            self.ready.set()
+            return
+        if status == HEARTBEAT:
+            return
+        if status in ENDS:  # the oldest request is over (the server ends them in order)
+            self.ended += 1
+            if self.requests:
+                self.requests.popleft()
+            if status == "409":
+                log.info("pull request ended", consumer=self.durable, reason=headers.get("Description"))
+        await self._top_up()
+
+    def _owed_one(self) -> None:
+        while self.requests and self.requests[0][1] <= 0:
+            self.requests.popleft()
+        if self.requests:
+            self.requests[0][1] -= 1
+            if self.requests[0][1] <= 0:
+                self.requests.popleft()
+
+    def _forget_expired(self) -> None:
+        """A request past its expiry that the server never ended (a reconnect lost it)."""
+        now = time.monotonic()
+        while self.requests and self.requests[0][0] < now:
+            self.requests.popleft()
+
+    async def _top_up(self) -> None:
+        """Ask for `batch` more once what is owed and what waits here falls below `batch`."""
+        self._forget_expired()
+        if self._sub is None or self._requesting or self.credit + len(self.queue) >= self.batch:
+            return
+        self._requesting = True
+        try:
+            req = {"batch": self.batch, "expires": int(self.expires_s * 1e9)}
+            self.requests.append([time.monotonic() + self.expires_s + 1.0, float(self.batch)])
+            await self.nc.publish(self.next_subject, orjson.dumps(req), reply=self.inbox)
+        except Exception as exc:  # disconnected: the next take tries again
+            self.requests.pop()
+            log.debug("pull request failed", consumer=self.durable, error=str(exc))
+        finally:
+            self._requesting = False
