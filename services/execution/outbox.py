@@ -20,24 +20,36 @@ def outgoing(d: Decision) -> list[Outgoing]:
     """Fills, order updates, positions and risk events of `d`, with ids stable across retries.
 
     Order updates and positions are states, read as the newest one: of several for the same
-    order (or the same strategy and symbol) in one decision, only the last is published."""
+    order (or the same strategy and symbol) in one decision, only the last is published. Each
+    carries that `key`, so outboxes put together later keep the newest state only (`compact`)."""
     out = [Outgoing(exec_fill(f.strategy), f.fill_id, f.to_bytes()) for f in d.fills]
     newest_order = {u.client_order_id: i for i, u in enumerate(d.order_updates)}
     for i, u in enumerate(d.order_updates):
         if newest_order[u.client_order_id] != i:
             continue
         msg_id = f"{u.client_order_id}:{u.status.value}:{u.filled_qty}"
-        out.append(Outgoing(exec_order(u.owner), msg_id, u.to_bytes()))
+        out.append(Outgoing(exec_order(u.owner), msg_id, u.to_bytes(), f"order:{u.client_order_id}"))
     newest_pos = {(p.strategy, p.symbol): i for i, p in enumerate(d.positions)}
     for i, p in enumerate(d.positions):
         if newest_pos[(p.strategy, p.symbol)] != i:
             continue
         msg_id = f"{p.strategy}:{p.symbol}:{p.ts_event}:{p.qty}:{p.target}"
-        out.append(Outgoing(exec_position(p.strategy, p.symbol), msg_id, p.to_bytes()))
+        subject = exec_position(p.strategy, p.symbol)
+        out.append(Outgoing(subject, msg_id, p.to_bytes(), subject))
     for e in d.risk_events:
         msg_id = f"{e.kind}:{e.strategy}:{e.symbol}:{e.ts_event}:{e.reason}"
         out.append(Outgoing(exec_risk(e.kind), msg_id, e.to_bytes()))
     return out
+
+
+def compact(older: Sequence[Outgoing], newer: Sequence[Outgoing] = ()) -> list[Outgoing]:
+    """`older` without the states that a later one of the same key replaces (in `older` itself
+    or in `newer`), in order; messages with no key (fills, risk events) all stay."""
+    last: dict[str, int] = {o.key: i for i, o in enumerate(older) if o.key is not None}
+    for o in newer:
+        if o.key is not None:
+            last[o.key] = -1
+    return [o for i, o in enumerate(older) if o.key is None or last[o.key] == i]
 
 
 async def publish_all(js: Any, outbox: Sequence[Outgoing], timeout_s: float = ACK_TIMEOUT_S) -> None:

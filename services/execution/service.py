@@ -9,8 +9,7 @@ waited in their queues) and each batch is handled under one lock, in rounds:
   3. then together: the outbox is published on JetStream with `Nats-Msg-Id` (all sent at once,
      every ack awaited; JetStream drops repeats; a round that sends new orders leaves its
      outbox, stored, to the store its answers make: `unpublished`), the round's ids are copied
-     to the journal, and
-     the round's venue calls are made
+     to the journal, and the round's venue calls are made
      (cancels, then new orders marked SUBMITTED and sent, then lookups; see `venue_calls`);
      their answers are fed back to the book, which gives the next round (step 2 again);
   4. only when no round is left is the batch acked.
@@ -51,7 +50,7 @@ from proto.subjects import (
 from services.execution.core import Decision, NettingBook
 from services.execution.lease import Lease
 from services.execution.metrics import Metrics
-from services.execution.outbox import outgoing, publish_all
+from services.execution.outbox import compact, outgoing, publish_all
 from services.execution.settings import ExecutionSettings, load_settings
 from services.execution.store import Outgoing, SnapshotStore, Stored
 from services.execution.venue_calls import VenueCalls
@@ -97,10 +96,10 @@ class Execution:
         self.fills_since = stored.fills_since
         #: decided and applied to the book, not stored yet (see "group commit" above)
         self.pending = Decision()
-        #: outputs stored in the last record's outbox but not published yet: a round that sends
+        #: messages stored in the last record's outbox but not published yet: a round that sends
         #: orders leaves its outbox to the store its answers make, which publishes both, each
         #: order's and position's newest state only (so `new` then `acked` is one message)
-        self.unpublished = Decision()
+        self.unpublished: list[Outgoing] = []
         self._flusher: asyncio.Task[None] | None = None
         #: the last store's outbox being published and its ids copied to the journal; the next
         #: store (which replaces that outbox) waits for it, the lock does not
@@ -130,18 +129,14 @@ class Execution:
         if self.dead:
             raise Halted("execution state is no longer stored; restarting")
         try:
-            idle = first.empty and self.pending.empty and self.unpublished.empty
+            idle = first.empty and self.pending.empty and not self.unpublished
             d, store = first, durable and not idle
             while store or d.has_calls:
-                if not self.pending.empty:  # older outputs first, in the same store
-                    merged, self.pending = self.pending, Decision()
-                    merged.merge(d)
-                    d = merged
+                # older outputs first, in the same store (`pending` never calls the venue)
+                older, self.pending = self.pending, Decision()
                 # orders go out: their answers make another store, which publishes this outbox
-                carry = bool(d.submit)
-                outbox = await self.commit(d, carry=carry)
-                journal = self.store.flush() if carry else self.after_store(outbox)
-                self._publishing = asyncio.ensure_future(journal)
+                outbox = await self.commit(older, d, carry=bool(d.submit))
+                self._publishing = asyncio.ensure_future(self.after_store(outbox))
                 self._publishing.add_done_callback(self._on_published)
                 d = await self.venue_round(d)
                 store = False
@@ -190,29 +185,28 @@ class Execution:
 
     async def flush(self) -> None:
         """Store what is pending now and publish what is unpublished (the caller holds the lock)."""
-        if not (self.pending.empty and self.unpublished.empty):
+        if not self.pending.empty or self.unpublished:
             await self.act(Decision())
 
-    async def commit(self, d: Decision, *, carry: bool = False) -> list[Outgoing]:
-        """Store the book with the outbox of `d` and of what is still unpublished; return that
-        outbox (to publish now), or keep it unpublished (`carry`) for the next store."""
-        full = Decision(
-            fills=[*self.unpublished.fills, *d.fills],
-            order_updates=[*self.unpublished.order_updates, *d.order_updates],
-            positions=[*self.unpublished.positions, *d.positions],
-            risk_events=[*self.unpublished.risk_events, *d.risk_events],
-        )
-        outbox = outgoing(full)
+    async def commit(self, older: Decision, fresh: Decision, *, carry: bool = False) -> list[Outgoing]:
+        """Store the book with the outbox of everything not published yet: what the last store
+        left unpublished and `older`, then `fresh` (each order's and position's newest state
+        only; a message is serialized once, however many stores carry it). Return that outbox
+        to publish now, or nothing (`carry`: `fresh` sends orders; the store their answers make
+        publishes it all)."""
+        new = outgoing(fresh)
+        full = [*compact([*self.unpublished, *outgoing(older)], new), *new]
         await self.published()  # this store replaces the stored outbox: the last one is out
-        await self.save(outbox)
-        self.unpublished = full if carry else Decision()
-        for f in d.fills:
-            self.metrics.fills.labels(f.liquidity.value).inc()
-        for e in d.risk_events:
-            self.metrics.rejections.labels(e.kind).inc()
-            if e.kind == "reconcile_drift":
-                self.metrics.drift_events.labels(e.symbol or "").inc()
-        return outbox
+        await self.save(full)
+        self.unpublished = full if carry else []
+        for d in (older, fresh):
+            for f in d.fills:
+                self.metrics.fills.labels(f.liquidity.value).inc()
+            for e in d.risk_events:
+                self.metrics.rejections.labels(e.kind).inc()
+                if e.kind == "reconcile_drift":
+                    self.metrics.drift_events.labels(e.symbol or "").inc()
+        return [] if carry else full
 
     async def save(self, outbox: Sequence[Outgoing] = ()) -> None:
         start = time.perf_counter()

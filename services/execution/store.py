@@ -52,6 +52,10 @@ class Outgoing:
     subject: str
     msg_id: str
     payload: bytes
+    #: a state's key (one order, one position), whose newest message replaces the older ones
+    #: not yet published; None for events (fills, risk events). Not stored (a stored outbox is
+    #: published as it is).
+    key: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)

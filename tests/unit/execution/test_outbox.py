@@ -1,13 +1,14 @@
 """The outbox of a decision: every fill and risk event, and the newest state of each order and
-each position (several updates of one in a decision collapse to the last)."""
+each position (several updates of one in a decision collapse to the last; so do those of
+outboxes put together later)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from proto import PositionUpdate
+from proto import PositionUpdate, RiskEvent
 from services.execution.core import Decision
-from services.execution.outbox import outgoing
+from services.execution.outbox import compact, outgoing
 from tests.unit.execution.factory import T0, book, target
 
 
@@ -45,3 +46,23 @@ def test_every_order_keeps_its_newest_update_and_nothing_else_is_dropped() -> No
     assert len([o for o in outgoing(d) if o.subject.startswith("exec.position.")]) == len(
         {(p.strategy, p.symbol) for p in d.positions}
     )
+
+
+def test_outboxes_put_together_keep_each_states_newest_and_every_event_in_order() -> None:
+    b = book()
+    b.on_tick("X-USD", 100, 101, T0)
+    first = b.on_intent(target("a", "X-USD", "1"), None, T0)
+    (order,) = [n.request.client_order_id for n in first.submit]
+    later = b.mark_submitted(order, T0)
+    older = outgoing(first)
+    newer = outgoing(later)
+    kept = compact(older, newer)
+    # the order's `new` is replaced by the newer `submitted`; the position is not in `newer`
+    assert [o.msg_id for o in kept] == [o.msg_id for o in older if o.key != f"order:{order}"]
+    assert [o.key for o in kept] == ["exec.position.a.X-USD"]
+    # within one list the last of a key wins, at its own place; events have no key and all stay
+    p1 = outgoing(Decision(positions=[pos("a", "X-USD", "1", T0)]))
+    p2 = outgoing(Decision(positions=[pos("a", "X-USD", "2", T0 + 1)]))
+    event = outgoing(Decision(risk_events=[RiskEvent(kind="k", reason="r", ts_event=T0)]))
+    merged = compact([*event, *p1, *event, *p2])
+    assert [o.msg_id for o in merged] == [o.msg_id for o in [*event, *event, *p2]]
