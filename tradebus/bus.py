@@ -63,6 +63,8 @@ class Bus:
         self.service = service
         self._tasks: list[asyncio.Task[None]] = []
         self._pullers: list[Puller] = []
+        #: how long a durable consumer's pull request stands before the server ends it
+        self.pull_expires_s = 5.0
         self._closing = asyncio.Event()
         #: JetStream replicas of the streams and KV buckets this bus creates (3 on a NATS cluster)
         self.replicas = 1
@@ -97,8 +99,12 @@ class Bus:
         async def on_disconnect() -> None:
             log.warning("nats disconnected")
 
+        buses: list[Bus] = []
+
         async def on_reconnect() -> None:
             log.info("nats reconnected")
+            for bus in buses:
+                await bus._reconnected()
 
         nc = await nats.connect(
             servers=url.split(","),
@@ -112,7 +118,14 @@ class Bus:
             disconnected_cb=on_disconnect,
             reconnected_cb=on_reconnect,
         )
-        return cls(nc, registry, service)
+        bus = cls(nc, registry, service)
+        buses.append(bus)
+        return bus
+
+    async def _reconnected(self) -> None:
+        """The server may have lost the consumers' pull requests (a restart does): ask again."""
+        for puller in self._pullers:
+            await puller.renew()
 
     @property
     def connected(self) -> bool:
@@ -312,7 +325,7 @@ class Bus:
             await self.js.consumer_info(stream, durable)
         except NotFoundError:
             await self.js.add_consumer(stream, config)
-        puller = Puller(self.nc, stream, durable, batch)
+        puller = Puller(self.nc, stream, durable, batch, self.pull_expires_s)
         await puller.start()
         self._pullers.append(puller)
         await self._record_lag(stream, durable)  # the series exists from the start, not after a first idle
@@ -510,7 +523,10 @@ class Bus:
                 await asyncio.wait_for(self.nc.drain(), 5)
             except Exception as exc:
                 log.warning("drain failed", error=str(exc))
-                await self.nc.close()
+                try:
+                    await self.nc.close()
+                except Exception as close_exc:  # the server is gone: nothing left to flush
+                    log.warning("close failed", error=str(close_exc))
 
 
 async def _give_back(msgs: list[Msg]) -> None:

@@ -9,8 +9,9 @@ and `take()` hands over everything that arrived, up to `batch`, at once.
 
 The credit is bounded (at most `2 * batch` requested or waiting here), so a slow consumer does not
 pull the stream into memory; what is delivered and not acked is redelivered after the consumer's
-ack wait, as with `fetch`. A request the server never ends (the connection dropped meanwhile) is
-forgotten shortly after its expiry, and new credit is requested in its place.
+ack wait, as with `fetch`. After a reconnect the credit is asked for again (`renew`: a restarted
+server lost the requests); a request the server never ends otherwise is forgotten shortly after
+its expiry, and new credit is requested in its place.
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ class Puller:
         msgs = [self.queue.popleft() for _ in range(n)]
         await self._top_up()
         return msgs
+
+    async def renew(self) -> None:
+        """Forget the open requests and ask again (after a reconnect: a restarted server lost
+        them; one that kept them ends them at their expiry, and until then credit is higher)."""
+        self.requests.clear()
+        await self._top_up()
 
     async def _on_msg(self, msg: Msg) -> None:
         headers = msg.headers or {}

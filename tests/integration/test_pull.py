@@ -11,7 +11,12 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import api as js_api
+from prometheus_client import CollectorRegistry
 
+from proto import Fill
+from proto.subjects import TRADING, exec_fill
+from tests.integration.test_bus import a_fill
+from tradebus.bus import Bus
 from tradebus.pull import Puller
 from tradebus.testing.servers import eventually, free_port, nats_server
 
@@ -126,3 +131,36 @@ async def test_requests_lost_in_a_restart_are_replaced(tmp_path: Path) -> None:
         finally:
             await puller.stop()
             await conn.close()
+
+
+async def test_a_bus_consumer_asks_again_as_soon_as_it_reconnects(tmp_path: Path) -> None:
+    """Requests stand for a minute here: without asking again on reconnect, the restarted
+    server would have none until then."""
+    port = free_port()
+    got: list[str] = []
+
+    async def handle(batch: list[Fill]) -> None:
+        got.extend(f.fill_id for f in batch)
+
+    with nats_server(tmp_path, port) as url:
+        bus = await Bus.connect(url, service="test", registry=CollectorRegistry())
+        bus.pull_expires_s = 60.0
+        await bus.ensure_streams()
+        await bus.consume_batch(TRADING, "pull-test", "exec.fill.>", Fill, handle)
+    with nats_server(tmp_path, port):
+        try:
+            js = bus.nc.jetstream(timeout=1)
+
+            async def published() -> bool:
+                try:
+                    await js.publish(
+                        exec_fill("s"), a_fill("after", "s").to_bytes(), headers={"Nats-Msg-Id": "after"}
+                    )
+                except Exception:  # JetStream answers once it has recovered its streams
+                    return False
+                return True
+
+            await eventually(published, timeout=20, interval=0.1, what="a publish after the restart")
+            await eventually(lambda: got == ["after"], timeout=15, what="the fill consumed")
+        finally:
+            await bus.close()
