@@ -106,6 +106,13 @@ async def test_sigkill_execution_repeatedly_no_duplicate_orders_and_positions_ag
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     restarts: list[float] = []
     try:
+        # both strategies in the book before the first kill (on a loaded machine one of them
+        # can start trading well after the other: the kills must find both to restore)
+        async def both_booked() -> bool:
+            view = await exec_positions(nc)
+            return view is not None and set(view.strategies) >= {"flip_a", "flip_b"}
+
+        await eventually(both_booked, timeout=60, interval=0.3, what="both strategies in the book")
         for _ in range(KILLS):
             await asyncio.sleep(rng.uniform(0.3, 2.5))  # a random moment while trading goes on
             old = stack.child("execution")
