@@ -118,15 +118,10 @@ class NettingBook(Netting):
         if problem is not None:
             self._event(out, problem[0], problem[1], now, st, sy)
             return False
-        slot = self._slot(st, sy)
-        if slot.intent_ns is not None and intent.ts_event < slot.intent_ns:
-            why = f"intent {intent.intent_id} is older than the last one applied (ts {slot.intent_ns})"
-            self._event(out, RiskKind.STALE_INTENT, why, now, st, sy)
-            return False
-        slot.intent_ns = intent.ts_event
         if isinstance(intent, Quotes):
             self._apply_quotes(intent, now, out)
             return False
+        slot = self._slot(st, sy)
         slot.target = intent.qty
         slot.bracket = intent.bracket if intent.qty != 0 else None
         slot.style = intent.style

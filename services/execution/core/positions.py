@@ -31,9 +31,6 @@ class Slot:
     #: when the current position was opened (ns); the time stop counts from here
     entry_ns: int | None = None
     style: OrderStyle = field(default_factory=OrderStyle)
-    #: data time of the newest intent applied here: an older one (a redelivery after a crash,
-    #: once newer ones were applied) is refused
-    intent_ns: int | None = None
     #: `to_dict()` as of the last change (every snapshot stores every slot; few change between)
     _dict: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -104,7 +101,6 @@ class Slot:
             "bracket": None if self.bracket is None else self.bracket.model_dump(mode="json"),
             "entry_ns": self.entry_ns,
             "style": self.style.model_dump(mode="json"),
-            "intent_ns": self.intent_ns,
         }
 
     @classmethod
@@ -118,8 +114,6 @@ class Slot:
                 bracket=None if d["bracket"] is None else Bracket.model_validate(d["bracket"]),
                 entry_ns=None if d["entry_ns"] is None else int(d["entry_ns"]),
                 style=OrderStyle.model_validate(d["style"]),
-                # not in snapshots made before it was kept: nothing to compare with yet
-                intent_ns=None if d.get("intent_ns") is None else int(d["intent_ns"]),
             )
         except KeyError as e:
             raise ValueError(f"position snapshot is missing key {e.args[0]!r}") from None

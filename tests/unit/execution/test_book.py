@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from proto import Bracket, Liquidity, OrderStatus, OrderStyle, OrderType, RiskEvent, Side, TargetPosition
+from proto import Bracket, Liquidity, OrderStatus, OrderStyle, OrderType, RiskEvent, Side
 from services.execution.core import NET, UNATTRIBUTED, Decision, NettingBook, NewOrder, RiskKind
 from tests.unit.execution.factory import NS, T0, book, limits, quotes, target, vfill, vorder
 from tradebus.venues.base import Instrument, OrderRequest, VenueOrder
@@ -304,34 +304,6 @@ def test_duplicate_intent_id_is_rejected() -> None:
     d = b.on_intent(target("A", "BTC", "2", intent_id="same"), D(100), T0)
     assert kinds(d.risk_events) == ["duplicate_intent"]
     assert b.target("A", "BTC") == 1
-
-
-def at(intent: TargetPosition, ts: int) -> TargetPosition:
-    return intent.model_copy(update={"ts_event": ts})
-
-
-def test_an_intent_older_than_the_last_applied_is_refused_even_after_a_restore() -> None:
-    """A crashed instance's unstored intents come back after the ack wait, behind newer ones."""
-    b = book()
-    old, new = at(target("A", "BTC", "1"), T0), at(target("A", "BTC", "3"), T0 + NS)
-    b.on_intent(new, D(100), T0 + NS)
-    d = b.on_intent(old, D(100), T0 + 2 * NS)
-    assert kinds(d.risk_events) == ["stale_intent"] and d.submit == []
-    assert b.target("A", "BTC") == 3
-    same = at(target("A", "BTC", "2"), T0 + NS)  # the newest's data time: applied, in stream order
-    assert b.on_intent(same, D(100), T0 + 2 * NS).risk_events == []
-    assert b.target("A", "BTC") == 2
-    other = at(target("B", "BTC", "1"), T0)  # another strategy (or symbol) has its own newest
-    assert b.on_intent(other, D(100), T0 + 2 * NS).risk_events == []
-    r = NettingBook.restore(json.loads(json.dumps(b.snapshot())), limits())
-    again = at(target("A", "BTC", "1"), T0)
-    assert kinds(r.on_intent(again, D(100), T0 + 2 * NS).risk_events) == ["stale_intent"]
-    # a snapshot from before the newest time was kept restores with nothing to compare
-    data = b.snapshot()
-    for _, _, slot in data["slots"]:
-        del slot["intent_ns"]
-    older = NettingBook.restore(data, limits())
-    assert older.on_intent(again, D(100), T0 + 2 * NS).risk_events == []
 
 
 def test_daily_loss_disables_the_strategy_and_drawdown_switches_to_reduce_only() -> None:
