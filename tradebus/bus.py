@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import nats
 import structlog
@@ -36,6 +37,19 @@ log = structlog.get_logger()
 
 Handler = Callable[[M], Awaitable[None]]
 BatchHandler = Callable[[Sequence[M]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered(Generic[M]):
+    """A durable message with where it stands in its stream: `stream_seq`, and whether JetStream
+    delivered it before (`redelivered`: a consumer took it and did not ack it in time)."""
+
+    msg: M
+    stream_seq: int
+    redelivered: bool
+
+
+DeliveredHandler = Callable[[Sequence[Delivered[M]]], Awaitable[None]]
 
 
 class BadMessage(Exception):
@@ -297,7 +311,7 @@ class Bus:
         kind = subject_kind(subject)
 
         async def whole(raws: list[Msg]) -> None:
-            await self._handle_batch(raws, model, handler, kind, max_deliver)
+            await self._handle_batch(raws, model, handler, kind, max_deliver, _bare)
 
         return self._fetch_loop(puller, stream, durable, whole)
 
@@ -391,13 +405,41 @@ class Bus:
         self.metrics.messages.labels(kind, "ok").inc()
         await raw.ack()
 
+    async def consume_delivered(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
+        model: type[M],
+        handler: DeliveredHandler[M],
+        *,
+        batch: int = 100,
+        max_deliver: int = 5,
+        ack_wait_s: float = 30.0,
+    ) -> asyncio.Task[None]:
+        """:meth:`consume_batch`, each message handed over with its stream sequence and whether
+        it was delivered before (`Delivered`)."""
+        puller = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, False)
+        kind = subject_kind(subject)
+
+        async def whole(raws: list[Msg]) -> None:
+            await self._handle_batch(raws, model, handler, kind, max_deliver, _delivered)
+
+        return self._fetch_loop(puller, stream, durable, whole)
+
     async def _handle_batch(
-        self, raws: list[Msg], model: type[M], handler: BatchHandler[M], kind: str, max_deliver: int
+        self,
+        raws: list[Msg],
+        model: type[M],
+        handler: Callable[[list[Any]], Awaitable[None]],
+        kind: str,
+        max_deliver: int,
+        pack: Callable[[Msg, M], Any],
     ) -> None:
-        good: list[tuple[Msg, M]] = []
+        good: list[tuple[Msg, Any]] = []
         for raw in raws:
             try:
-                good.append((raw, decode(model, raw.data)))
+                good.append((raw, pack(raw, decode(model, raw.data))))
             except BadMessage as exc:
                 self.metrics.messages.labels(kind, "bad").inc()
                 await self.dead_letter(raw, str(exc))
@@ -527,6 +569,15 @@ class Bus:
                     await self.nc.close()
                 except Exception as close_exc:  # the server is gone: nothing left to flush
                     log.warning("close failed", error=str(close_exc))
+
+
+def _bare(_: Msg, m: M) -> M:
+    return m
+
+
+def _delivered(raw: Msg, m: M) -> Delivered[M]:
+    meta = raw.metadata
+    return Delivered(m, int(meta.sequence.stream), int(meta.num_delivered or 1) > 1)
 
 
 async def _give_back(msgs: list[Msg]) -> None:

@@ -54,7 +54,7 @@ from services.execution.outbox import compact, outgoing, publish_all
 from services.execution.settings import ExecutionSettings, load_settings
 from services.execution.store import Outgoing, SnapshotStore, Stored
 from services.execution.venue_calls import VenueCalls
-from tradebus.bus import now_ns
+from tradebus.bus import Delivered, now_ns
 from tradebus.metrics import subject_kind
 from tradebus.service import Runtime
 from tradebus.venues.base import (
@@ -243,17 +243,19 @@ class Execution:
 
     # -- inputs --------------------------------------------------------------------------------
 
-    async def on_intents(self, envs: Sequence[IntentEnvelope]) -> None:
-        """A batch of intents (one fetch, in stream order): all applied to the book, then ONE
-        round of store, publish and venue calls; the batch is acked after it returns."""
+    async def on_intents(self, batch: Sequence[Delivered[IntentEnvelope]]) -> None:
+        """A batch of intents (in stream order): all applied to the book, then ONE round of
+        store, publish and venue calls; the batch is acked after it returns."""
         if self.halted:  # not acked: the next owner gets them
             raise Halted("execution is stopping; the intents are left for the next owner")
         async with self.lock:
-            for env in envs:
-                if env.intent.dry_run:
-                    self.metrics.dry_run.labels(env.intent.strategy).inc()
+            for d in batch:
+                if d.msg.intent.dry_run:
+                    self.metrics.dry_run.labels(d.msg.intent.strategy).inc()
             # netted as one batch; the book keeps its own mids from ticks (with their age)
-            await self.act(self.book.on_intents([(env.intent, None) for env in envs], self.now))
+            intents = [(d.msg.intent, None) for d in batch]
+            delivery = [(d.stream_seq, d.redelivered) for d in batch]
+            await self.act(self.book.on_intents(intents, self.now, delivery))
 
     async def on_ticks(self, ticks: Sequence[Tick]) -> None:
         """Ticks in arrival order, as one input of the book (brackets on each tick, timers and
@@ -477,7 +479,7 @@ async def run(rt: Runtime) -> None:
     await bus.serve(
         EXEC_POSITIONS, PositionsQuery, ex.positions, error_reply=lambda e: PositionsReply(error=e)
     )
-    await bus.consume_batch(
+    await bus.consume_delivered(
         TRADING, "execution-intents", "sig.intent.>", IntentEnvelope, ex.on_intents, batch=cfg.batch_max
     )
 

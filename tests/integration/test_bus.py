@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 import pytest
@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from proto import Fill, Liquidity, Side, StrategyConfig
 from proto.subjects import DEADLETTER, TRADING, exec_fill
-from tradebus.bus import Bus
+from tradebus.bus import Bus, Delivered
 from tradebus.testing.servers import eventually
 
 
@@ -92,6 +92,24 @@ async def test_failing_handler_is_retried_then_dead_lettered(bus: Bus) -> None:
     msgs = await dlq.fetch(1, timeout=5)
     assert b"poison" in msgs[0].data
     assert count(bus, "exec.fill", "deadlettered") >= 1
+
+
+async def test_a_delivered_batch_names_each_messages_stream_place_and_redelivery(bus: Bus) -> None:
+    strategy = f"s{uuid.uuid4().hex[:8]}"
+    subject = exec_fill(strategy)
+    seen: list[tuple[str, int, bool]] = []
+
+    async def once_refused(batch: Sequence[Delivered[Fill]]) -> None:
+        seen.extend((d.msg.fill_id, d.stream_seq, d.redelivered) for d in batch)
+        if any(d.msg.fill_id == "b" and not d.redelivered for d in batch):
+            raise RuntimeError("not now")  # "b" alone is nak'ed and comes again
+
+    acks = [await bus.js.publish(subject, a_fill(i, strategy).to_bytes()) for i in ("a", "b")]
+    seqs = {"a": acks[0].seq, "b": acks[1].seq}
+    await bus.consume_delivered(TRADING, f"test-{strategy}", subject, Fill, once_refused, max_deliver=3)
+    await eventually(lambda: ("b", seqs["b"], True) in seen, what="b delivered again")
+    assert ("a", seqs["a"], False) in seen and ("b", seqs["b"], False) in seen
+    assert all(seq == seqs[i] for i, seq, _ in seen)
 
 
 async def test_kv_watch_sees_current_value_then_changes(bus: Bus) -> None:

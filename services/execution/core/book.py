@@ -84,17 +84,26 @@ class NettingBook(Netting):
         return out
 
     def on_intents(
-        self, intents: Sequence[tuple[TargetPosition | Quotes, Decimal | None]], now: int
+        self,
+        intents: Sequence[tuple[TargetPosition | Quotes, Decimal | None]],
+        now: int,
+        delivery: Sequence[tuple[int, bool]] | None = None,
     ) -> Decision:
         """A batch of intents (with their mids, or None) in stream order, netted as one: every
         target of the batch is set first, then each symbol whose targets changed is planned
         once (in the order the batch first touched it). So a burst of targets for a symbol
         becomes one order for the net change, and opposite targets in one batch cross before
-        anything is sent. Quotes are applied where they stand, as in `on_intent`."""
+        anything is sent. Quotes are applied where they stand, as in `on_intent`.
+
+        `delivery`: each intent's stream sequence and whether it was delivered before. A
+        redelivered intent behind the last one applied for its strategy and symbol is refused
+        (`stale_intent`): one a crashed instance took and never stored comes back only after
+        the ack wait, when newer ones are applied, and would move the target back."""
         out = Decision()
         touched: dict[str, None] = {}
-        for intent, mid in intents:
-            if self._take_intent(intent, mid, now, out):
+        for i, (intent, mid) in enumerate(intents):
+            seq, again = delivery[i] if delivery is not None else (None, False)
+            if self._take_intent(intent, mid, now, out, seq, again):
                 touched[intent.symbol] = None
         with self._planning():
             for sy in touched:
@@ -102,7 +111,13 @@ class NettingBook(Netting):
         return out
 
     def _take_intent(
-        self, intent: TargetPosition | Quotes, mid: Decimal | None, now: int, out: Decision
+        self,
+        intent: TargetPosition | Quotes,
+        mid: Decimal | None,
+        now: int,
+        out: Decision,
+        seq: int | None = None,
+        redelivered: bool = False,
     ) -> bool:
         """Check and apply one intent; True if a target changed (its symbol needs a plan)."""
         st, sy = intent.strategy, intent.symbol
@@ -118,6 +133,13 @@ class NettingBook(Netting):
         if problem is not None:
             self._event(out, problem[0], problem[1], now, st, sy)
             return False
+        if seq is not None:
+            slot = self._slot(st, sy)
+            if redelivered and slot.intent_seq is not None and seq < slot.intent_seq:
+                why = f"intent {intent.intent_id} came again behind a newer one ({seq} < {slot.intent_seq})"
+                self._event(out, RiskKind.STALE_INTENT, why, now, st, sy)
+                return False
+            slot.intent_seq = seq  # in stream order (a first delivery sets it even lower: a new stream)
         if isinstance(intent, Quotes):
             self._apply_quotes(intent, now, out)
             return False

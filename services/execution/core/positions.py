@@ -31,6 +31,8 @@ class Slot:
     #: when the current position was opened (ns); the time stop counts from here
     entry_ns: int | None = None
     style: OrderStyle = field(default_factory=OrderStyle)
+    #: stream sequence of the last intent applied here (see `NettingBook.on_intents`)
+    intent_seq: int | None = None
     #: `to_dict()` as of the last change (every snapshot stores every slot; few change between)
     _dict: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -101,6 +103,7 @@ class Slot:
             "bracket": None if self.bracket is None else self.bracket.model_dump(mode="json"),
             "entry_ns": self.entry_ns,
             "style": self.style.model_dump(mode="json"),
+            "intent_seq": self.intent_seq,
         }
 
     @classmethod
@@ -114,6 +117,8 @@ class Slot:
                 bracket=None if d["bracket"] is None else Bracket.model_validate(d["bracket"]),
                 entry_ns=None if d["entry_ns"] is None else int(d["entry_ns"]),
                 style=OrderStyle.model_validate(d["style"]),
+                # not in snapshots made before it was kept: nothing to compare with yet
+                intent_seq=None if d.get("intent_seq") is None else int(d["intent_seq"]),
             )
         except KeyError as e:
             raise ValueError(f"position snapshot is missing key {e.args[0]!r}") from None

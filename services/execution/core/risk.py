@@ -25,6 +25,7 @@ class RiskKind(StrEnum):
     """Every `RiskEvent.kind` the execution core emits."""
 
     DUPLICATE_INTENT = "duplicate_intent"
+    STALE_INTENT = "stale_intent"
     INVALID_INTENT = "invalid_intent"
     DRY_RUN = "dry_run_ignored"
     STRATEGY_DISABLED = "strategy_disabled"
