@@ -34,6 +34,10 @@ STATUS = "Status"
 #: statuses that end a pull request: no messages, request timeout (expired), conflict
 ENDS = {"404", "408", "409"}
 HEARTBEAT = "100"
+#: nobody answers the JetStream API yet (a server still recovering its streams after a
+#: restart): the request is lost; asked again after `RETRY_S`
+NO_RESPONDERS = "503"
+RETRY_S = 0.25
 
 
 class Puller:
@@ -50,6 +54,7 @@ class Puller:
         self.requests: deque[list[float]] = deque()
         self._sub: Any = None
         self._requesting = False
+        self._retry: asyncio.Future[None] | None = None
         #: pull requests the server ended (expired or refused)
         self.ended = 0
 
@@ -63,6 +68,8 @@ class Puller:
 
     async def stop(self) -> list[Msg]:
         """Stop asking and receiving; return what arrived and was not taken (to give back)."""
+        if self._retry is not None:
+            self._retry.cancel()
         if self._sub is not None:
             try:
                 await self._sub.unsubscribe()
@@ -110,12 +117,23 @@ class Puller:
             return
         if status == HEARTBEAT:
             return
+        if status == NO_RESPONDERS:
+            self.ended += 1
+            if self.requests:
+                self.requests.popleft()
+            if self._retry is None or self._retry.done():
+                self._retry = asyncio.ensure_future(self._top_up_after(RETRY_S))
+            return
         if status in ENDS:  # the oldest request is over (the server ends them in order)
             self.ended += 1
             if self.requests:
                 self.requests.popleft()
             if status == "409":
                 log.info("pull request ended", consumer=self.durable, reason=headers.get("Description"))
+        await self._top_up()
+
+    async def _top_up_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
         await self._top_up()
 
     def _owed_one(self) -> None:

@@ -3,6 +3,7 @@ the credit stays bounded, expired requests are renewed, and requests a restart l
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from proto.subjects import TRADING, exec_fill
 from tests.integration.test_bus import a_fill
 from tradebus.bus import Bus
 from tradebus.pull import Puller
-from tradebus.testing.servers import eventually, free_port, nats_server
+from tradebus.testing.servers import eventually, free_port, nats_server, nats_server_binary, wait_port
 
 
 async def consumer(nc: NatsClient) -> tuple[str, str, str]:
@@ -164,3 +165,25 @@ async def test_a_bus_consumer_asks_again_as_soon_as_it_reconnects(tmp_path: Path
             await eventually(lambda: got == ["after"], timeout=15, what="the fill consumed")
         finally:
             await bus.close()
+
+
+async def test_a_request_nobody_answers_is_asked_again(tmp_path: Path) -> None:
+    """A server whose JetStream is not up yet (here: none at all) answers "no responders";
+    that request is over, and another is asked for shortly, not at its expiry."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port("127.0.0.1", port)
+        conn = await nats.connect(f"nats://127.0.0.1:{port}")
+        puller = Puller(conn, "NONE", "c", batch=10, expires_s=60.0)
+        await puller.start()
+        await eventually(lambda: puller.ended >= 3, timeout=10, what="three requests refused and asked again")
+        await puller.stop()
+        await conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(5)
