@@ -31,12 +31,13 @@ log = structlog.get_logger()
 #: the JetStream API of the account (no domain, no prefix: as `nc.jetstream()` uses it)
 API_PREFIX = "$JS.API"
 STATUS = "Status"
-#: statuses that end a pull request: no messages, request timeout (expired), conflict
-ENDS = {"404", "408", "409"}
+#: statuses that end a pull request: no messages, request timeout (expired)
+ENDS = {"404", "408"}
+#: statuses that refuse one: a conflict (the consumer was deleted, a leader changed, too many
+#: waiting requests), or nobody answers the JetStream API yet (a server still recovering its
+#: streams after a restart). Asked again after `RETRY_S`, not at once (it may refuse again).
+REFUSED = {"409", "503"}
 HEARTBEAT = "100"
-#: nobody answers the JetStream API yet (a server still recovering its streams after a
-#: restart): the request is lost; asked again after `RETRY_S`
-NO_RESPONDERS = "503"
 RETRY_S = 0.25
 
 
@@ -117,20 +118,18 @@ class Puller:
             return
         if status == HEARTBEAT:
             return
-        if status == NO_RESPONDERS:
-            self.ended += 1
-            if self.requests:
-                self.requests.popleft()
-            if self._retry is None or self._retry.done():
-                self._retry = asyncio.ensure_future(self._top_up_after(RETRY_S))
+        if status not in ENDS and status not in REFUSED:
             return
-        if status in ENDS:  # the oldest request is over (the server ends them in order)
-            self.ended += 1
-            if self.requests:
-                self.requests.popleft()
-            if status == "409":
-                log.info("pull request ended", consumer=self.durable, reason=headers.get("Description"))
-        await self._top_up()
+        self.ended += 1  # the oldest request is over (the server ends them in order)
+        if self.requests:
+            self.requests.popleft()
+        if status in ENDS:
+            await self._top_up()
+            return
+        why = headers.get("Description")
+        log.info("pull request refused", consumer=self.durable, status=status, reason=why)
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.ensure_future(self._top_up_after(RETRY_S))
 
     async def _top_up_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -167,7 +167,7 @@ async def test_a_bus_consumer_asks_again_as_soon_as_it_reconnects(tmp_path: Path
             await bus.close()
 
 
-async def test_a_request_nobody_answers_is_asked_again(tmp_path: Path) -> None:
+async def test_a_refused_request_is_asked_again_shortly(tmp_path: Path) -> None:
     """A server whose JetStream is not up yet (here: none at all) answers "no responders";
     that request is over, and another is asked for shortly, not at its expiry."""
     port = free_port()
