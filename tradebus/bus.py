@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import nats
 import structlog
@@ -30,24 +29,13 @@ from pydantic import ValidationError
 from proto import Message
 from proto.subjects import STREAMS, StreamSpec, deadletter
 from tradebus.metrics import BusMetrics, subject_kind
-from tradebus.pull import Puller
+from tradebus.pull import Delivered, Puller, delivered, give_back
 
 M = TypeVar("M", bound=Message)
 log = structlog.get_logger()
 
 Handler = Callable[[M], Awaitable[None]]
 BatchHandler = Callable[[Sequence[M]], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered(Generic[M]):
-    """A durable message with where it stands in its stream: `stream_seq`, and whether JetStream
-    delivered it before (`redelivered`: a consumer took it and did not ack it in time)."""
-
-    msg: M
-    stream_seq: int
-    redelivered: bool
-
 
 DeliveredHandler = Callable[[Sequence[Delivered[M]]], Awaitable[None]]
 
@@ -307,13 +295,9 @@ class Bus:
         :meth:`consume`: a message that fails alone is retried with back-off and dead-lettered
         after `max_deliver` attempts; the others are stored and acked.
         """
-        puller = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, deliver_new)
-        kind = subject_kind(subject)
-
-        async def whole(raws: list[Msg]) -> None:
-            await self._handle_batch(raws, model, handler, kind, max_deliver, _bare)
-
-        return self._fetch_loop(puller, stream, durable, whole)
+        return await self._batched(
+            stream, durable, subject, model, handler, batch, max_deliver, ack_wait_s, deliver_new, _bare
+        )
 
     async def _pull(
         self,
@@ -362,12 +346,12 @@ class Bus:
                         await self._record_lag(stream, durable)
                         continue
                     if self._closing.is_set():
-                        await _give_back(msgs)
+                        await give_back(msgs)
                         return
                     self._lag_from(msgs[-1], durable)
                     await handle(msgs)
             finally:
-                await _give_back(await puller.stop())
+                await give_back(await puller.stop())
 
         task = asyncio.create_task(loop(), name=f"consume:{durable}")
         self._tasks.append(task)
@@ -419,11 +403,28 @@ class Bus:
     ) -> asyncio.Task[None]:
         """:meth:`consume_batch`, each message handed over with its stream sequence and whether
         it was delivered before (`Delivered`)."""
-        puller = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, False)
+        return await self._batched(
+            stream, durable, subject, model, handler, batch, max_deliver, ack_wait_s, False, delivered
+        )
+
+    async def _batched(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
+        model: type[M],
+        handler: Callable[[list[Any]], Awaitable[None]],
+        batch: int,
+        max_deliver: int,
+        ack_wait_s: float,
+        deliver_new: bool,
+        pack: Callable[[Msg, M], Any],
+    ) -> asyncio.Task[None]:
+        puller = await self._pull(stream, durable, subject, batch, max_deliver, ack_wait_s, deliver_new)
         kind = subject_kind(subject)
 
         async def whole(raws: list[Msg]) -> None:
-            await self._handle_batch(raws, model, handler, kind, max_deliver, _delivered)
+            await self._handle_batch(raws, model, handler, kind, max_deliver, pack)
 
         return self._fetch_loop(puller, stream, durable, whole)
 
@@ -559,7 +560,7 @@ class Bus:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for puller in self._pullers:  # its inbox never finishes draining on its own
-            await _give_back(await puller.stop())
+            await give_back(await puller.stop())
         if not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), 5)
@@ -573,21 +574,6 @@ class Bus:
 
 def _bare(_: Msg, m: M) -> M:
     return m
-
-
-def _delivered(raw: Msg, m: M) -> Delivered[M]:
-    meta = raw.metadata
-    return Delivered(m, int(meta.sequence.stream), int(meta.num_delivered or 1) > 1)
-
-
-async def _give_back(msgs: list[Msg]) -> None:
-    """Messages fetched but not handled (the consumer is stopping): redeliver them now, not
-    after the ack wait."""
-    for m in msgs:
-        try:
-            await m.nak()
-        except Exception as exc:  # the ack wait redelivers it anyway
-            log.debug("nak failed", error=str(exc))
 
 
 def now_ns() -> int:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import orjson
 import structlog
@@ -27,6 +28,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 #: the JetStream API of the account (no domain, no prefix: as `nc.jetstream()` uses it)
 API_PREFIX = "$JS.API"
@@ -97,6 +99,11 @@ class Puller:
                 await asyncio.wait_for(self.ready.wait(), wait)
             except TimeoutError:
                 pass
+        # what the client has received and not yet handed to us comes along (one read of the
+        # socket brings many messages; they reach the queue one turn of the loop each)
+        if self._sub is not None:
+            for _ in range(min(self._sub.pending_msgs, self.batch - len(self.queue))):
+                await asyncio.sleep(0)  # a turn of the loop: the subscription hands them over
         n = min(self.batch, len(self.queue))
         msgs = [self.queue.popleft() for _ in range(n)]
         await self._top_up()
@@ -164,3 +171,28 @@ class Puller:
             log.debug("pull request failed", consumer=self.durable, error=str(exc))
         finally:
             self._requesting = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered(Generic[T]):
+    """A durable message with where it stands in its stream: `stream_seq`, and whether JetStream
+    delivered it before (`redelivered`: a consumer took it and did not ack it in time)."""
+
+    msg: T
+    stream_seq: int
+    redelivered: bool
+
+
+def delivered(raw: Msg, msg: T) -> Delivered[T]:
+    meta = raw.metadata
+    return Delivered(msg, int(meta.sequence.stream), int(meta.num_delivered or 1) > 1)
+
+
+async def give_back(msgs: list[Msg]) -> None:
+    """Messages delivered but not handled (the consumer is stopping): redeliver them now, not
+    after the ack wait."""
+    for m in msgs:
+        try:
+            await m.nak()
+        except Exception as exc:  # the ack wait redelivers it anyway
+            log.debug("nak failed", error=str(exc))

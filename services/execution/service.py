@@ -54,8 +54,9 @@ from services.execution.outbox import compact, outgoing, publish_all
 from services.execution.settings import ExecutionSettings, load_settings
 from services.execution.store import Outgoing, SnapshotStore, Stored
 from services.execution.venue_calls import VenueCalls
-from tradebus.bus import Delivered, now_ns
+from tradebus.bus import now_ns
 from tradebus.metrics import subject_kind
+from tradebus.pull import Delivered
 from tradebus.service import Runtime
 from tradebus.venues.base import (
     TradingClient,

@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from proto import Fill, Liquidity, Side, StrategyConfig
 from proto.subjects import DEADLETTER, TRADING, exec_fill
-from tradebus.bus import Bus, Delivered
+from tradebus.bus import Bus
+from tradebus.pull import Delivered
 from tradebus.testing.servers import eventually
 
 
