@@ -327,7 +327,12 @@ class Backtest:
             return run_general(self, progress)
 
     def finish(self, ts: np.ndarray, equity: np.ndarray, exposed: np.ndarray, **extra: Any) -> Result:
+        """The run's result, handed over: the backtest no longer holds it. (A compiled run's
+        lazy message builder holds the backtest; a result held back would be a reference cycle
+        that only the cyclic collector frees, and a sweep worker running job after job with
+        nothing else allocating could keep hundreds of MB per million bars until it does.)"""
         res = self.result
+        del self.result
         res.ts, res.equity, res.exposed = ts, equity, exposed
         res.unexecuted += len(self.outbox)
         res.cash = self.cash

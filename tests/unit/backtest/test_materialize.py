@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import math
+import weakref
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -152,5 +153,21 @@ def test_a_pause_leaves_nothing_frozen_and_its_cycles_collectable() -> None:
         found = gc.collect()
         assert found >= 2  # the cycle was garbage, and the collector saw it
         assert not [o for o in gc.get_objects() if isinstance(o, _Node)]
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_result_is_freed_by_reference_counting_alone(compiled: bool) -> None:
+    """A result dropped with its messages never built (a sweep job's: only its summary) is
+    freed at once, not left in a cycle for the collector."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        res = Backtest(replace(CFG, compiled=compiled), [synthetic(3000, seed=3)]).run()
+        assert res.fast_path and res.compiled == compiled
+        ref = weakref.ref(res)
+        del res
+        assert ref() is None
     finally:
         (gc.enable if was else gc.disable)()
