@@ -111,3 +111,16 @@ def test_docs_table_is_rewritten_between_markers(tmp_path: Path) -> None:
     assert ledger_row.endswith("| met |")
     memory_row = next(line for line in text.splitlines() if line.startswith("| signals memory"))
     assert "missed" in memory_row
+
+
+def test_the_table_names_where_and_when_each_stored_result_was_made() -> None:
+    here = {"cores": 2, "cpu": "New CPU", "python": "3.11", "os": "Linux", "date": "2026-02-02"}
+    old = {**here, "cpu": "Old CPU", "date": "2026-01-01"}
+    results: dict[str, dict[str, Any]] = {
+        "ledger": {"summary": {"batched_fills_per_s": spread([25_000.0])}, "machine": old},
+        "memory": {"mb_per_1000_symbols": spread([6.0]), "machine": here},
+    }
+    table = render_table(results, here)
+    assert "Stored from earlier runs (not run this time): ledger on 2026-01-01 (2 cores, Old CPU)." in table
+    assert "memory on" not in table
+    assert "stored" not in render_table({"memory": results["memory"]}, here)
