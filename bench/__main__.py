@@ -159,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         stored = out / f"{name}.json"
         if name not in results and stored.exists():
             results[name] = json.loads(stored.read_text())
-    table = render_table(results, machine())
+    # the machine and date as this run's benches recorded them (a run may pass midnight)
+    here = next((results[n]["machine"] for n in args.only if n in results), None) or machine()
+    table = render_table(results, here, fresh=args.only)
     print(table)
     docs = args.docs or (None if args.quick else ROOT / "docs" / "benchmarks.md")
     if docs is not None and not args.no_docs:

@@ -4,6 +4,7 @@ marker lines so the prose around it stays."""
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +36,26 @@ def _row(what: str, s: dict[str, float] | None, unit: str, target: str, ok: bool
     return f"| {what} | {figure} | {target} | {_verdict(s, ok)} |"
 
 
-def _older(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> list[str]:
-    """A line for each stored result (a bench not run this time) made elsewhere or on another day."""
+def _older(results: dict[str, dict[str, Any]], fresh: Collection[str]) -> list[str]:
+    """A line naming each result in the table that this run did not make (stored by an earlier
+    run): when and on what machine it was made."""
     lines = []
     for name, res in results.items():
         m = res.get("machine")
-        if isinstance(m, dict) and (m.get("cpu"), m.get("date")) != (machine["cpu"], machine["date"]):
+        if name not in fresh and isinstance(m, dict):
             lines.append(f"{name} on {m.get('date')} ({m.get('cores')} cores, {m.get('cpu')})")
     return ["", "Stored from earlier runs (not run this time): " + "; ".join(lines) + "."] if lines else []
 
 
-def render_table(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> str:
+def render_table(
+    results: dict[str, dict[str, Any]], machine: dict[str, Any], fresh: Collection[str] | None = None
+) -> str:
+    """The table of `results`; `machine` is this run's. `fresh`: the benches this run made (None:
+    all of them); the others are named with their own date and machine."""
     lines = [
         f"Machine: {machine['cores']} cores, {machine['cpu']}, Python {machine['python']}, "
         f"{machine['os']}; run on {machine['date']}. Figures: median (min-max) over repeated runs.",
-        *_older(results, machine),
+        *_older(results, results.keys() if fresh is None else fresh),
         "",
         "| measure | figure | target | |",
         "|---|---|---|---|",
