@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import platform
 import sys
@@ -61,40 +60,47 @@ def bench_ledger(quick: bool) -> dict[str, Any]:
     return {"raw": raw, "summary": {k: spread(v) for k, v in raw.items()}}
 
 
-def bench_backtest(quick: bool) -> dict[str, Any]:
-    """`bench/backtest.py` (another room's) if present: its own `measure(quick)` if it has one,
-    else its command line, with the bars/s figures read from what it prints."""
+def backtest_rows(printed: str, repeats: int) -> dict[str, dict[str, float]]:
+    """The rows of the table `bench/backtest.py` prints (| run | bars | bars/s | min .. max |
+    notes): per run and size, its median bars/s with the spread over its `repeats` runs."""
     import re
-    import subprocess
 
-    from bench.procs import spread
+    number = r"[\d,]+"
+    rows: dict[str, dict[str, float]] = {}
+    for line in printed.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or not re.fullmatch(number, cells[2]) or cells[0].startswith("-"):
+            continue
+        low_high = re.fullmatch(rf"({number}) \.\. ({number})", cells[3])
+        if low_high is None:
+            raise ValueError(f"bench/backtest.py printed a row without its spread: {line!r}")
+        low, high = (float(x.replace(",", "")) for x in low_high.groups())
+        median = float(cells[2].replace(",", ""))
+        rows[f"{cells[0]} ({cells[1]} bars)"] = {"median": median, "min": low, "max": high, "n": repeats}
+    return rows
+
+
+def bench_backtest(quick: bool) -> dict[str, Any]:
+    """`bench/backtest.py` (another room's), by its command line: it takes its own median and
+    spread over `repeats` runs of each row, read here from the table it prints."""
+    import subprocess
 
     path = ROOT / "bench" / "backtest.py"
     if not path.exists():
         return {"skipped": "bench/backtest.py is not there"}
-    runs: list[dict[str, Any]] = []
-    for _ in range(1):  # the script takes its own median over repeats
-        out = subprocess.run(
-            [sys.executable, str(path), "--bars", "5000" if quick else "1000000"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=1800,
-            check=False,
-        )
-        if out.returncode != 0:
-            return {"error": out.stderr[-2000:]}
-        figures: dict[str, Any] = {}
-        for line in out.stdout.splitlines():
-            # table rows: | run | bars | bars/s | spread (min .. max) | notes
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) >= 3 and re.fullmatch(r"[\d,]+", cells[2]) and not cells[0].startswith("-"):
-                figures[f"{cells[0]} ({cells[1]} bars)"] = float(cells[2].replace(",", ""))
-        runs.append({"stdout": out.stdout, "bars_per_s": figures})
-    names = sorted({k for r in runs for k in r["bars_per_s"]})
-    summary = {n: spread([r["bars_per_s"].get(n, math.nan) for r in runs]) for n in names}
-    return {"runs": runs, "summary": summary}
+    repeats = 1 if quick else 3
+    out = subprocess.run(
+        [sys.executable, str(path), "--bars", "5000" if quick else "1000000", "--repeats", str(repeats)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=1800,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr[-2000:]}
+    return {"stdout": out.stdout, "repeats": repeats, "summary": backtest_rows(out.stdout, repeats)}
 
 
 def bench_pipeline(quick: bool) -> dict[str, Any]:
