@@ -2,7 +2,8 @@
 order at the venue, beside a bare relay of the same topology, interleaved run by run.
 
 Each run starts a fresh nats-server, bench venue and three processes (real `python -m tradebus
-run ...` services, or the bare relays), primes the chain, offers `rate` ticks/s over the
+run ...` services, the bare relays, or the relays with the platform's messages and none of its
+decisions: `bench/relay.py --like-platform`), primes the chain, offers `rate` ticks/s over the
 symbols for `seconds`, then waits up to `wait` seconds for the orders. A tick with no order by
 then counts as infinitely late, so a percentile that falls among them reads "behind".
 
@@ -42,6 +43,9 @@ RISK = {
     }.items()
 }
 QUANTILES = {"p50": 0.5, "p99": 0.99, "p999": 0.999}
+#: the chains of a run, side by side: the platform, the bare relay (the baseline the target is
+#: set against) and the relay with the platform's messages (what the messages alone cost)
+KINDS = ("platform", "baseline", "messages")
 
 
 def batch_for(rate: float) -> int:
@@ -53,10 +57,10 @@ def batch_for(rate: float) -> int:
 
 def start_chain(procs: Any, kind: str, nats_url: str, venue: str, n_symbols: int, rate: float) -> None:
     batch = str(batch_for(rate))
-    if kind == "baseline":
+    if kind in ("baseline", "messages"):
         for role in ("exec", "sig", "md"):
             args = ["-m", "bench.relay", role, "--nats", nats_url, "--venue", venue, "--batch", batch]
-            procs.python(f"relay-{role}", args)
+            procs.python(f"relay-{role}", args + (["--like-platform"] if kind == "messages" else []))
         return
 
     def run(name: str, env: dict[str, str]) -> None:
@@ -137,7 +141,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="tb-bench-pipe-") as tmp:
         for r in range(repeats):
             for rate in rates:
-                for kind in ("platform", "baseline"):  # side by side: the same conditions for both
+                for kind in KINDS:  # side by side: the same conditions for all
                     logdir = Path(tmp) / f"{kind}-{int(rate)}-{r}"
                     logdir.mkdir()
                     runs.append(one_run(kind, rate, seconds, wait, n_symbols, logdir))
@@ -145,7 +149,7 @@ def measure(
     summary: dict[str, Any] = {}
     for rate in rates:
         per: dict[str, Any] = {}
-        for kind in ("platform", "baseline"):
+        for kind in KINDS:
             rs = [x for x in runs if x["rate"] == rate and x["kind"] == kind]
             per[kind] = {k: spread([x[k] for x in rs]) for k in (*QUANTILES, "achieved_rate", "served_rate")}
             per[kind]["unserved_share"] = spread([x["unserved"] / max(1, x["offered"]) for x in rs])
@@ -157,8 +161,12 @@ def measure(
                 strict=True,
             )
         )
+        messages = [x for x in runs if x["rate"] == rate and x["kind"] == "messages"]
         for k in QUANTILES:
             per[f"{k}_ratio"] = spread([p[k] / b[k] if b[k] > 0 else math.nan for p, b in pairs])
+            per[f"messages_{k}_ratio"] = spread(
+                [m[k] / b[1][k] if b[1][k] > 0 else math.nan for m, b in zip(messages, pairs, strict=True)]
+            )
         summary[str(int(rate))] = per
     out["summary"] = summary
     return out
@@ -169,7 +177,7 @@ def report(res: dict[str, Any]) -> list[str]:
         f"pipeline latency, {res['symbols']} symbols, {res['seconds']} s per run, {res['repeats']} repeats"
     ]
     for rate, per in res["summary"].items():
-        for kind in ("platform", "baseline"):
+        for kind in KINDS:
             s = per[kind]
             lines.append(
                 f"  {int(rate):>6} ticks/s {kind:<9} p50 {fmt(s['p50'], ' ms')}  p99 {fmt(s['p99'], ' ms')}"
@@ -177,7 +185,9 @@ def report(res: dict[str, Any]) -> list[str]:
                 f"  served {fmt(s['served_rate'], '/s', 0)}"
             )
         ratios = f"p50 {fmt(per['p50_ratio'], 'x')}  p99 {fmt(per['p99_ratio'], 'x')}"
-        lines.append(f"  {int(rate):>6} ticks/s ratio     {ratios}")
+        lines.append(f"  {int(rate):>6} ticks/s ratio     {ratios}  (platform / baseline)")
+        ratios = f"p50 {fmt(per['messages_p50_ratio'], 'x')}  p99 {fmt(per['messages_p99_ratio'], 'x')}"
+        lines.append(f"  {int(rate):>6} ticks/s ratio     {ratios}  (messages / baseline)")
     return lines
 
 

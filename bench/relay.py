@@ -8,7 +8,14 @@ the venue over bare keep-alive HTTP/1.1 connections (16 at once, as execution's
 venue_concurrency), then acks. The only work is `exec` reading the symbol and tick number it must
 put in the order.
 
-    python -m bench.relay md|sig|exec --nats URL --venue URL [--batch N]
+`--like-platform` (exec and sig): the same chain with the platform's messages but none of its
+decisions: exec also takes every tick (core NATS) and the venue's account events (WebSocket),
+stores a record of execution's size in KV (compare-and-set) before each batch's orders, and
+publishes three JetStream messages per order (order state, fill, position: what execution's outbox
+carries), every ack awaited before the next store; sig also takes the position messages. What
+that chain measures above the bare relay is the cost of the messages alone.
+
+    python -m bench.relay md|sig|exec --nats URL --venue URL [--batch N] [--like-platform]
     python -m bench.relay count --nats URL --subject SUBJECT   (a bare subscriber that counts)
 """
 
@@ -35,6 +42,12 @@ COUNT = "bench.count"
 BATCH = 100
 #: connections orders go out on at once (execution's `venue_concurrency`)
 LANES = 16
+#: `--like-platform`: the outbox subjects and stream, the KV bucket and the record's size (bytes;
+#: execution's at 100 symbols)
+OUT = "bench.out"
+OUT_STREAM = "BENCHOUT"
+KV_BUCKET = "benchrelay"
+RECORD = 30_000
 
 
 async def md(nc: NatsClient, venue: str) -> None:
@@ -45,10 +58,16 @@ async def md(nc: NatsClient, venue: str) -> None:
             await nc.publish(TICKS, raw if isinstance(raw, bytes) else raw.encode())
 
 
-async def sig(nc: NatsClient) -> None:
+async def sig(nc: NatsClient, like_platform: bool = False) -> None:
     """Republish on JetStream without waiting for each ack in turn (as signals publishes per
     symbol concurrently); every ack is still awaited, and a refused one stops the relay."""
     js = nc.jetstream()
+    if like_platform:  # a strategy hears its positions
+
+        async def on_position(msg: Msg) -> None:
+            json.loads(msg.data)
+
+        await nc.subscribe(f"{OUT}.pos", cb=on_position)
     acks: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
 
     async def on_msg(msg: Msg) -> None:
@@ -93,8 +112,31 @@ class RawHttp:
         return data
 
 
-async def exec_(nc: NatsClient, venue: str, batch: int = BATCH) -> None:
+async def account(venue: str) -> None:
+    """The venue's account events (order states, fills), each decoded."""
+    url = venue.replace("http://", "ws://") + "/ws/account"
+    async with connect(url, compression=None) as ws:
+        async for raw in ws:
+            json.loads(raw)
+
+
+async def exec_(nc: NatsClient, venue: str, batch: int = BATCH, like_platform: bool = False) -> None:
     js = nc.jetstream()
+    record = b"x" * RECORD
+    kv: Any = None
+    revision = 0
+    outbox_acks: list[asyncio.Future[Any]] = []
+    if like_platform:
+        kv = await js.create_key_value(bucket=KV_BUCKET, history=1)
+        revision = await kv.put("book", record)
+        newest_tick: dict[str, Any] = {}
+
+        async def on_tick(msg: Msg) -> None:
+            tick = json.loads(msg.data)
+            newest_tick[tick["symbol"]] = tick
+
+        await nc.subscribe(TICKS, cb=on_tick)
+        reader = asyncio.ensure_future(account(venue))
     config = js_api.ConsumerConfig(
         durable_name="relay", ack_policy=js_api.AckPolicy.EXPLICIT, max_ack_pending=batch * 10
     )
@@ -128,6 +170,17 @@ async def exec_(nc: NatsClient, venue: str, batch: int = BATCH) -> None:
             for body in mine:
                 await http.post("/api/v1/orders", body)
 
+        if like_platform:
+            # the last outbox is out before the next store; the record stored before any order
+            await asyncio.gather(*outbox_acks)
+            revision = await kv.update("book", record, last=revision)
+            outbox_acks = [
+                await js.publish_async(f"{OUT}.{kind}", body, headers={"Nats-Msg-Id": f"{kind}:{k}:{n}"})
+                for k, body in enumerate(orders)
+                for kind in ("order", "fill", "pos")
+            ]
+            if reader.done():
+                reader.result()  # the account feed failed: stop the relay with its error
         # the orders of a batch over `LANES` connections at once (execution's venue_concurrency)
         await asyncio.gather(*(lane(h, orders[i :: len(pool)]) for i, h in enumerate(pool)))
         for m in msgs:
@@ -149,7 +202,9 @@ async def count(nc: NatsClient, subject: str) -> None:
     await asyncio.Event().wait()
 
 
-async def amain(role: str, nats_url: str, venue: str, subject: str, batch: int = BATCH) -> None:
+async def amain(
+    role: str, nats_url: str, venue: str, subject: str, batch: int = BATCH, like_platform: bool = False
+) -> None:
     nc = await nats.connect(nats_url)
     if role == "count":
         try:
@@ -160,13 +215,15 @@ async def amain(role: str, nats_url: str, venue: str, subject: str, batch: int =
     if role != "md":  # idempotent: whichever of sig and exec comes first creates it
         js = nc.jetstream()
         await js.add_stream(name=STREAM, subjects=[INTENTS], storage=js_api.StorageType.FILE)
+        if like_platform:
+            await js.add_stream(name=OUT_STREAM, subjects=[f"{OUT}.>"], storage=js_api.StorageType.FILE)
     try:
         if role == "md":
             await md(nc, venue)
         elif role == "sig":
-            await sig(nc)
+            await sig(nc, like_platform)
         else:
-            await exec_(nc, venue, batch)
+            await exec_(nc, venue, batch, like_platform)
     finally:
         await nc.close()
 
@@ -178,8 +235,9 @@ def main() -> None:
     ap.add_argument("--venue", default="")
     ap.add_argument("--subject", default=TICKS, help="what `count` counts")
     ap.add_argument("--batch", type=int, default=BATCH, help="`exec`: messages per fetch")
+    ap.add_argument("--like-platform", action="store_true", help="the platform's messages too")
     args = ap.parse_args()
-    asyncio.run(amain(args.role, args.nats, args.venue, args.subject, args.batch))
+    asyncio.run(amain(args.role, args.nats, args.venue, args.subject, args.batch, args.like_platform))
 
 
 if __name__ == "__main__":

@@ -71,6 +71,13 @@ def render_table(
             s = _get(per, f"{q}_ratio")
             ok = None if s is None else s["median"] <= limit  # inf (behind) is a miss
             lines.append(_row(f"pipeline {r}: {q} platform / bare", s, "x", f"<= {limit}x", ok))
+        if _get(per, "messages", "p50") is not None:  # results made before this chain have none
+            for q in ("p50", "p99"):
+                m = _get(per, "messages", q)
+                what = f"pipeline {r}: relay with the platform's messages {q}"
+                lines.append(_row(what, m, " ms", "", None))
+                s = _get(per, f"messages_{q}_ratio")
+                lines.append(_row(f"pipeline {r}: {q} relay with the messages / bare", s, "x", "", None))
         s = _get(per, "platform", "served_rate")
         lines.append(_row(f"pipeline {r}: ticks/s the platform answered", s, "/s", "", None, 0))
         s = _get(per, "platform", "unserved_share")

@@ -10,8 +10,8 @@ from bench import memory, pipeline, throughput
 from bench.__main__ import backtest_rows, main
 
 
-def test_pipeline_platform_and_baseline_answer_every_tick(tmp_path: Path) -> None:
-    for kind in ("platform", "baseline"):
+def test_pipeline_platform_and_both_relays_answer_every_tick(tmp_path: Path) -> None:
+    for kind in pipeline.KINDS:
         d = tmp_path / kind
         d.mkdir()
         res = pipeline.one_run(kind, rate=200, seconds=0.5, wait=10, n_symbols=10, logdir=d)
