@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal, Inexact, InvalidOperation, localcontext
 from typing import Any
 
 from proto.trading import Fill
@@ -83,11 +83,18 @@ def trade_rows(fills: Iterable[Fill]) -> list[TradeRow]:
     return rows
 
 
+#: a context whose subtraction of two figures is exact (an inexact one raises instead of rounding)
+EXACT = Context(prec=MAX_PREC, traps=[Inexact, InvalidOperation])
+
+
 def window(now: Figures, start: Figures) -> Figures:
     """The figures of the window from `start` to `now` (both of the same book)."""
     if now.strategy != start.strategy:
         raise ValueError(f"strategy: {now.strategy!r} and {start.strategy!r} are not the same book")
-    update: dict[str, Any] = {k: getattr(now, k) - getattr(start, k) for k in (*FLOW_MONEY, *FLOW_COUNTS)}
+    # exact differences: `start` + the window must give back `now` to the last digit, and a
+    # difference of two 28-digit figures (average costs divide) can need more digits than that
+    with localcontext(EXACT):
+        update: dict[str, Any] = {k: getattr(now, k) - getattr(start, k) for k in (*FLOW_MONEY, *FLOW_COUNTS)}
     update["win_rate"] = update["wins"] / update["trade_count"] if update["trade_count"] else None
     return now.model_copy(update=update)
 
