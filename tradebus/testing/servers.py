@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -22,8 +23,38 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+#: ports handed out by this process (a port is not bound until its server starts)
+_given: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux; the IANA range elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free TCP port on loopback for a server to listen on, taken below the ephemeral range: a
+    port the kernel picked (bind to 0) is in that range, and any outgoing connection (the stack
+    makes many) can take it as its local port before the server binds it (seen in a full run:
+    a service's metrics port "already in use")."""
+    low, _ = _ephemeral_range()
+    lo = max(1024, low - 12_000)
+    for _ in range(200):
+        port = random.randrange(lo, max(lo + 1, low))
+        if port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    with socket.socket() as s:  # below the range all taken: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
