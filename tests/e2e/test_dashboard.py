@@ -97,7 +97,19 @@ async def test_log_in_see_a_strategy_trade_disable_it_see_it_stop(up: UpStack) -
             ".find(t => t.dataset.symbol === 'BTC-USD'); return !!r && r.cells[3].textContent === ''; })()"
         )
         await eventually(lambda: page.evaluate(flat), timeout=30, interval=0.5, what="the strategy flat")
+        # the fill that made it flat can reach the page after the position does (another path):
+        # its fills, from flat to flat, net to zero once they are all shown (fewer than the 50 the
+        # page keeps: it traded for seconds)
+        net = (
+            f"[...document.querySelectorAll('{fills}')].reduce((n, r) => n + "
+            "(r.cells[3].textContent === 'buy' ? 1 : -1)"
+            " * Math.round(Number(r.cells[4].textContent) * 1e8), 0)"
+        )
+        await eventually(
+            lambda: page.evaluate(f"{net} === 0"), timeout=30, interval=0.5, what="the flattening fill shown"
+        )
         settled = await rows(page, fills)
+        assert settled < 50, "more fills than the page keeps: the net above could not be checked"
         watch_until = time.monotonic() + 4.0  # ~8 candles of 5 s at 10x: it would have traded
         while time.monotonic() < watch_until:
             assert await rows(page, fills) == settled, (
