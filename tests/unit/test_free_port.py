@@ -9,11 +9,11 @@ import socket
 import pytest
 
 from tradebus.testing import servers
-from tradebus.testing.servers import _ephemeral_range, free_port
+from tradebus.testing.servers import _ephemeral_low, free_port
 
 
 def test_ports_are_free_distinct_and_below_the_ephemeral_range() -> None:
-    low, _ = _ephemeral_range()
+    low = _ephemeral_low()
     ports = [free_port() for _ in range(50)]
     assert len(set(ports)) == len(ports)
     assert all(1024 <= p < low for p in ports)

@@ -27,13 +27,12 @@ T = TypeVar("T")
 _given: set[int] = set()
 
 
-def _ephemeral_range() -> tuple[int, int]:
-    """The kernel's range for outgoing connections' local ports (Linux; the IANA range elsewhere)."""
+def _ephemeral_low() -> int:
+    """The lowest local port the kernel gives outgoing connections (Linux; IANA's elsewhere)."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 49152, 65535
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
 
 
 def free_port() -> int:
@@ -41,7 +40,7 @@ def free_port() -> int:
     port the kernel picked (bind to 0) is in that range, and any outgoing connection (the stack
     makes many) can take it as its local port before the server binds it (seen in a full run:
     a service's metrics port "already in use")."""
-    low, _ = _ephemeral_range()
+    low = _ephemeral_low()
     lo = max(1024, low - 12_000)
     for _ in range(200):
         port = random.randrange(lo, max(lo + 1, low))
